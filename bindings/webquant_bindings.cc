@@ -1,0 +1,261 @@
+// Embind surface of webquant. This is the only file that knows about Embind.
+//
+// Nothing here throws across the boundary: every fallible call returns either
+// a result or an error object {code, message}; the JS façade
+// (bindings/js/index.js) turns the latter into a WebquantError. Bulk data
+// crosses once per tensor: inputs are copied from a Uint8Array view straight
+// into a core buffer, outputs are copied out with one TypedArray.slice().
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "core/runtime/kernel.h"
+
+namespace wq {
+namespace {
+
+using emscripten::val;
+
+val error_value(const Status& s) {
+  val e = val::object();
+  e.set("code", std::string(status_code_name(s.code())));
+  e.set("message", s.message());
+  return e;
+}
+
+val error_result(const Status& s) {
+  val r = val::object();
+  r.set("error", error_value(s));
+  return r;
+}
+
+val shape_value(const std::vector<Dim>& dims) {
+  val a = val::array();
+  for (const Dim& d : dims) {
+    if (d.value >= 0) a.call<void>("push", static_cast<double>(d.value));
+    else if (!d.param.empty()) a.call<void>("push", d.param);
+    else a.call<void>("push", val::null());
+  }
+  return a;
+}
+
+val value_summary(const ValueSummary& v) {
+  val o = val::object();
+  o.set("name", v.name);
+  o.set("dtype", std::string(dtype_name(v.dtype)));
+  o.set("shape", v.has_shape ? shape_value(v.shape) : val::null());
+  return o;
+}
+
+val pairs_object(const std::vector<std::pair<std::string, int64_t>>& pairs) {
+  val o = val::object();
+  for (const auto& p : pairs) o.set(p.first, static_cast<double>(p.second));
+  return o;
+}
+
+// Typed array constructor name for a dtype whose elements JS can hold.
+const char* typed_array_name(DType t) {
+  switch (t) {
+    case DType::kFloat32: return "Float32Array";
+    case DType::kFloat64: return "Float64Array";
+    case DType::kUInt8: case DType::kBool: return "Uint8Array";
+    case DType::kInt8: return "Int8Array";
+    case DType::kUInt16: case DType::kFloat16: case DType::kBFloat16: return "Uint16Array";
+    case DType::kInt16: return "Int16Array";
+    case DType::kInt32: return "Int32Array";
+    case DType::kUInt32: return "Uint32Array";
+    case DType::kInt64: return "BigInt64Array";
+    case DType::kUInt64: return "BigUint64Array";
+    default: return nullptr;
+  }
+}
+
+// Copies a core tensor into a fresh JS typed array (one bulk copy).
+Result<val> tensor_to_js(const std::string& name, const Tensor& t) {
+  const char* ctor = typed_array_name(t.dtype());
+  if (!ctor)
+    return unsupported("output '" + name + "' has type " + dtype_name(t.dtype()) +
+                       ", which has no JavaScript typed array");
+  val bytes = val(emscripten::typed_memory_view(t.nbytes(), static_cast<const uint8_t*>(t.raw())));
+  val copy = bytes.call<val>("slice");  // owns its ArrayBuffer, independent of the WASM heap
+  val arr = val::global(ctor).new_(copy["buffer"]);
+  val o = val::object();
+  o.set("name", name);
+  o.set("dtype", std::string(dtype_name(t.dtype())));
+  val shape = val::array();
+  for (int64_t d : t.shape()) shape.call<void>("push", static_cast<double>(d));
+  o.set("shape", shape);
+  o.set("data", arr);
+  return o;
+}
+
+// feed: {name, dtype: number (ONNX enum), shape: number[], bytes: Uint8Array}
+Result<Tensor> tensor_from_js(const val& feed) {
+  const std::string name = feed["name"].as<std::string>();
+  const int dtype_value = feed["dtype"].as<int>();
+  if (!dtype_is_known(dtype_value)) return invalid_argument("input '" + name + "': unknown dtype " +
+                                                            std::to_string(dtype_value));
+  const DType dtype = static_cast<DType>(dtype_value);
+  Shape shape;
+  const val js_shape = feed["shape"];
+  const size_t rank = js_shape["length"].as<size_t>();
+  for (size_t i = 0; i < rank; ++i) {
+    const double d = js_shape[i].as<double>();
+    if (!(d >= 0) || d != static_cast<double>(static_cast<int64_t>(d)))
+      return invalid_argument("input '" + name + "': shape dim " + std::to_string(i) +
+                              " must be a non-negative integer");
+    shape.push_back(static_cast<int64_t>(d));
+  }
+  WQ_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(dtype, shape));
+  const val bytes = feed["bytes"];
+  const size_t n = bytes["length"].as<size_t>();
+  if (n != t.nbytes())
+    return invalid_argument("input '" + name + "': data holds " + std::to_string(n) + " bytes but shape " +
+                            shape_to_string(shape) + " of " + dtype_name(dtype) + " needs " +
+                            std::to_string(t.nbytes()));
+  if (n) val(emscripten::typed_memory_view(n, static_cast<uint8_t*>(t.mutable_raw()))).call<void>("set", bytes);
+  return t;
+}
+
+class WasmModel {
+ public:
+  // Returns null on success, an error object otherwise. A failed load leaves
+  // the handle empty (a previous model, if any, is dropped first).
+  val load(const val& bytes_u8) {
+    model_.reset();
+    const size_t n = bytes_u8["length"].as<size_t>();
+    std::vector<uint8_t> bytes(n);
+    if (n) val(emscripten::typed_memory_view(n, bytes.data())).call<void>("set", bytes_u8);
+    auto loaded = Model::load(std::move(bytes));
+    if (!loaded.ok()) return error_value(loaded.status());
+    model_ = std::move(loaded).value();
+    return val::null();
+  }
+
+  bool loaded() const { return model_ != nullptr; }
+
+  val summary() const {
+    if (!model_) return error_result(not_loaded());
+    const ModelSummary& s = model_->summary();
+    val o = val::object();
+    o.set("irVersion", static_cast<double>(s.ir_version));
+    o.set("producerName", s.producer_name);
+    o.set("producerVersion", s.producer_version);
+    o.set("domain", s.domain);
+    o.set("modelVersion", static_cast<double>(s.model_version));
+    o.set("docString", s.doc_string);
+    o.set("opsets", pairs_object(s.opsets));
+    val ins = val::array(), outs = val::array();
+    for (const auto& v : s.inputs) ins.call<void>("push", value_summary(v));
+    for (const auto& v : s.outputs) outs.call<void>("push", value_summary(v));
+    o.set("inputs", ins);
+    o.set("outputs", outs);
+    val ops = val::array();
+    for (const auto& p : s.op_counts) {
+      val e = val::object();
+      e.set("opType", p.first);
+      e.set("count", static_cast<double>(p.second));
+      ops.call<void>("push", e);
+    }
+    o.set("opCounts", ops);
+    o.set("numNodes", static_cast<double>(s.num_nodes));
+    o.set("numInitializers", static_cast<double>(s.num_initializers));
+    o.set("numParameters", static_cast<double>(s.num_parameters));
+    o.set("parameterBytes", static_cast<double>(s.parameter_bytes));
+    o.set("modelBytes", static_cast<double>(s.model_bytes));
+    val meta = val::object();
+    for (const auto& kv : s.metadata) meta.set(kv.first, kv.second);
+    o.set("metadata", meta);
+    val r = val::object();
+    r.set("value", o);
+    return r;
+  }
+
+  // feeds: array of {name, dtype, shape, bytes}; output_names: array of
+  // strings (empty = the graph outputs). Returns {value: [outputs...], stats}
+  // or {error}.
+  val run(const val& feeds, const val& output_names) {
+    if (!model_) return error_result(not_loaded());
+    std::map<std::string, Tensor> inputs;
+    const size_t nf = feeds["length"].as<size_t>();
+    for (size_t i = 0; i < nf; ++i) {
+      auto t = tensor_from_js(feeds[i]);
+      if (!t.ok()) return error_result(t.status());
+      inputs.emplace(feeds[i]["name"].as<std::string>(), std::move(t).value());
+    }
+    std::vector<std::string> names;
+    const size_t nn = output_names["length"].as<size_t>();
+    for (size_t i = 0; i < nn; ++i) names.push_back(output_names[i].as<std::string>());
+
+    auto outputs = names.empty() ? model_->run(inputs) : model_->run(inputs, names);
+    inputs.clear();
+    if (!outputs.ok()) return error_result(outputs.status());
+    val arr = val::array();
+    std::vector<std::string> order = names;
+    if (order.empty())
+      for (const auto& v : model_->outputs()) order.push_back(v.name);
+    for (const std::string& name : order) {
+      auto it = outputs.value().find(name);
+      if (it == outputs.value().end()) return error_result(internal_error("output '" + name + "' missing"));
+      auto js = tensor_to_js(name, it->second);
+      if (!js.ok()) return error_result(js.status());
+      arr.call<void>("push", js.value());
+    }
+    const RunStats& st = model_->last_run_stats();
+    val stats = val::object();
+    stats.set("milliseconds", st.milliseconds);
+    stats.set("peakActivationBytes", static_cast<double>(st.peak_activation_bytes));
+    stats.set("totalAllocatedBytes", static_cast<double>(st.total_allocated_bytes));
+    val r = val::object();
+    r.set("value", arr);
+    r.set("stats", stats);
+    return r;
+  }
+
+  val save() const {
+    if (!model_) return error_result(not_loaded());
+    auto bytes = model_->save();
+    if (!bytes.ok()) return error_result(bytes.status());
+    val r = val::object();
+    r.set("value", val(emscripten::typed_memory_view(bytes->size(), bytes->data())).call<val>("slice"));
+    return r;
+  }
+
+  void dispose() { model_.reset(); }
+
+ private:
+  static Status not_loaded() { return invalid_argument("no model is loaded in this handle"); }
+  std::unique_ptr<Model> model_;
+};
+
+val supported_ops() {
+  val a = val::array();
+  for (const std::string& n : builtin_ops().op_names()) a.call<void>("push", n);
+  return a;
+}
+
+// Bytes currently reserved by the WASM heap (grows, never shrinks).
+double heap_size() { return static_cast<double>(__builtin_wasm_memory_size(0)) * 65536.0; }
+
+}  // namespace
+}  // namespace wq
+
+EMSCRIPTEN_BINDINGS(webquant) {
+  emscripten::class_<wq::WasmModel>("WasmModel")
+      .constructor<>()
+      .function("load", &wq::WasmModel::load)
+      .function("loaded", &wq::WasmModel::loaded)
+      .function("summary", &wq::WasmModel::summary)
+      .function("run", &wq::WasmModel::run)
+      .function("save", &wq::WasmModel::save)
+      .function("dispose", &wq::WasmModel::dispose);
+  emscripten::function("supportedOps", &wq::supported_ops);
+  emscripten::function("heapSize", &wq::heap_size);
+}

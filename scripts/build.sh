@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds every target: the WASM module for JS (dist/webquant.{js,wasm}), the
+# doctest binary natively (ASan+UBSan) and in WASM, and the conformance runner
+# natively and in WASM. Build trees live under build/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS="${JOBS:-$(nproc)}"
+export NODE_PATH=/usr/share/nodejs  # Debian's emcc loads acorn from there
+
+what="${1:-all}"
+
+build_native() {
+  cmake -S . -B build/native-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWQ_SANITIZE=ON >/dev/null
+  cmake --build build/native-asan -j"$JOBS" --target wq_tests
+  cmake -S . -B build/native -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build/native -j"$JOBS" --target wq_conformance
+}
+
+build_wasm() {
+  emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build/wasm -j"$JOBS" --target webquant wq_tests wq_conformance
+}
+
+case "$what" in
+  native) build_native ;;
+  wasm) build_wasm ;;
+  all) build_wasm; build_native ;;
+  *) echo "usage: build.sh [all|native|wasm]" >&2; exit 2 ;;
+esac

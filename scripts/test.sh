@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every webquant test on a fresh or existing checkout:
+#   setup (apt + npm ci) -> build (native + WASM) -> doctest native (ASan+UBSan)
+#   -> doctest WASM under Node -> ONNX conformance (native and WASM, checked
+#   against tests/conformance/expected_pass.txt) -> Node API tests -> browser tests.
+# Every suite runs even if an earlier one failed; the exit code is non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh || exit 1
+bash scripts/build.sh all || { echo "test: build failed"; exit 1; }
+
+ONNX_NODE_TESTS=/usr/share/libonnx-testdata/data/node
+mkdir -p artifacts
+failed=()
+run_suite() {
+  local name="$1"; shift
+  echo
+  echo "==== $name"
+  if "$@"; then echo "==== $name: ok"; else echo "==== $name: FAILED"; failed+=("$name"); fi
+}
+
+run_suite "doctest (native, ASan+UBSan)" build/native-asan/wq_tests
+run_suite "doctest (wasm)" node --no-experimental-fetch build/wasm/wq_tests.js
+run_suite "onnx conformance (native)" build/native/wq_conformance "$ONNX_NODE_TESTS" \
+  --expect tests/conformance/expected_pass.txt --table artifacts/conformance-native.md
+run_suite "onnx conformance (wasm)" node --no-experimental-fetch build/wasm/wq_conformance.js "$ONNX_NODE_TESTS" \
+  --expect tests/conformance/expected_pass.txt --table artifacts/conformance-wasm.md
+run_suite "node API tests" node --test --test-reporter=spec tests/node/
+run_suite "browser tests" node --test --test-reporter=spec tests/e2e/
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "test: FAILED suites: ${failed[*]}"
+  exit 1
+fi
+echo "test: all suites passed"

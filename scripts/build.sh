@@ -2,6 +2,7 @@
 # Builds every target: the WASM module for JS (dist/webquant.{js,wasm}), the
 # doctest binary natively (ASan+UBSan) and in WASM, and the conformance runner
 # natively and in WASM. Build trees live under build/.
+#   build.sh [all|module|native|wasm]   (module = only dist/webquant.{js,wasm})
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-$(nproc)}"
@@ -21,9 +22,15 @@ build_wasm() {
   cmake --build build/wasm -j"$JOBS" --target webquant wq_tests wq_conformance
 }
 
+build_module() {
+  emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build/wasm -j"$JOBS" --target webquant
+}
+
 case "$what" in
+  module) build_module ;;
   native) build_native ;;
   wasm) build_wasm ;;
   all) build_wasm; build_native ;;
-  *) echo "usage: build.sh [all|native|wasm]" >&2; exit 2 ;;
+  *) echo "usage: build.sh [all|module|native|wasm]" >&2; exit 2 ;;
 esac

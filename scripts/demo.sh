@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh wasm >/dev/null
+bash scripts/build.sh module >/dev/null
 node examples/demo_classifier.mjs

@@ -1,0 +1,384 @@
+#include "core/kernels/qgemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "core/kernels/qquantize.h"
+#include "core/kernels/simd.h"
+#include "core/quant/qparams.h"
+
+namespace wq {
+
+// ---- config tables ----------------------------------------------------------
+
+const QGemmConfig& qgemm_config(QGemmWeightFormat format) {
+  static const QGemmConfig kInt8 = {
+      kQGemmMr,
+      kQGemmNr,
+      {qs8_gemm_1x8c2__wasmsimd_dot16x2, qs8_gemm_2x8c2__wasmsimd_dot16x2, qs8_gemm_3x8c2__wasmsimd_dot16x2,
+       qs8_gemm_4x8c2__wasmsimd_dot16x2},
+      {qd8_f32_gemm_1x8c2__wasmsimd_dot16x2, qd8_f32_gemm_2x8c2__wasmsimd_dot16x2,
+       qd8_f32_gemm_3x8c2__wasmsimd_dot16x2, qd8_f32_gemm_4x8c2__wasmsimd_dot16x2},
+      {qs8_qs32_gemm_1x8c2__wasmsimd_dot16x2, qs8_qs32_gemm_2x8c2__wasmsimd_dot16x2,
+       qs8_qs32_gemm_3x8c2__wasmsimd_dot16x2, qs8_qs32_gemm_4x8c2__wasmsimd_dot16x2},
+  };
+  static const QGemmConfig kInt16 = {
+      kQGemmMr,
+      kQGemmNr,
+      {qs8_gemm_1x8c2__wasmsimd_dot16x2_w16, qs8_gemm_2x8c2__wasmsimd_dot16x2_w16,
+       qs8_gemm_3x8c2__wasmsimd_dot16x2_w16, qs8_gemm_4x8c2__wasmsimd_dot16x2_w16},
+      {qd8_f32_gemm_1x8c2__wasmsimd_dot16x2_w16, qd8_f32_gemm_2x8c2__wasmsimd_dot16x2_w16,
+       qd8_f32_gemm_3x8c2__wasmsimd_dot16x2_w16, qd8_f32_gemm_4x8c2__wasmsimd_dot16x2_w16},
+      {qs8_qs32_gemm_1x8c2__wasmsimd_dot16x2_w16, qs8_qs32_gemm_2x8c2__wasmsimd_dot16x2_w16,
+       qs8_qs32_gemm_3x8c2__wasmsimd_dot16x2_w16, qs8_qs32_gemm_4x8c2__wasmsimd_dot16x2_w16},
+  };
+  return format == QGemmWeightFormat::kInt8 ? kInt8 : kInt16;
+}
+
+// ---- reference --------------------------------------------------------------
+
+namespace {
+inline int32_t load_q8(const void* p, bool is_signed, size_t i) {
+  return is_signed ? int32_t(static_cast<const int8_t*>(p)[i]) : int32_t(static_cast<const uint8_t*>(p)[i]);
+}
+}  // namespace
+
+void qs8_gemm_acc__scalar(size_t m, size_t n, size_t k, const void* a, bool a_signed, size_t lda, int32_t a_zp,
+                          const void* w, bool w_signed, size_t w_k_stride, size_t w_n_stride, const int32_t* w_zp,
+                          bool w_zp_per_column, const int32_t* bias, int32_t* acc, size_t ldacc) {
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      const int32_t zw = w_zp ? w_zp[w_zp_per_column ? j : 0] : 0;
+      // Modular int32 arithmetic, like the SIMD kernels (and without signed-overflow UB).
+      uint32_t sum = bias ? uint32_t(bias[j]) : 0u;
+      for (size_t kk = 0; kk < k; ++kk) {
+        const int32_t av = load_q8(a, a_signed, i * lda + kk) - a_zp;
+        const int32_t wv = load_q8(w, w_signed, kk * w_k_stride + j * w_n_stride) - zw;
+        sum += uint32_t(av * wv);
+      }
+      acc[i * ldacc + j] = int32_t(sum);
+    }
+  }
+}
+
+void qs8_gemm__scalar(size_t m, size_t n, const int32_t* acc, size_t ldacc, const QGemmRequantParams& p, void* c,
+                      size_t ldc) {
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      const int32_t q = requantize_fp32(acc[i * ldacc + j], p.scale[j], p.zero_point, p.qmin, p.qmax);
+      if (p.output_signed) {
+        static_cast<int8_t*>(c)[i * ldc + j] = int8_t(q);
+      } else {
+        static_cast<uint8_t*>(c)[i * ldc + j] = uint8_t(q);
+      }
+    }
+  }
+}
+
+void qd8_f32_gemm__scalar(size_t m, size_t n, const int32_t* acc, size_t ldacc, const QGemmF32Params& p, float* c,
+                          size_t ldc) {
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      const float s = p.a_scale[i] * p.w_scale[j];
+      c[i * ldc + j] = float(acc[i * ldacc + j]) * s + (p.bias ? p.bias[j] : 0.0f);
+    }
+  }
+}
+
+// ---- packing ----------------------------------------------------------------
+
+namespace {
+
+// 64-byte aligned, never-throwing allocation shared by the packed formats.
+std::shared_ptr<void> aligned_alloc_shared(size_t bytes) {
+  void* p = ::operator new(bytes, std::align_val_t(64), std::nothrow);
+  if (!p) return nullptr;
+  return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });
+}
+
+constexpr size_t kMaxPackedBytes = size_t(1) << 31;
+
+template <typename WT>
+void pack_panels(const void* w, bool w_signed, size_t k, size_t n, size_t ks, size_t ns, const int32_t* w_zp,
+                 bool zp_per_col, const int32_t* bias, size_t panel_bytes, uint8_t* out) {
+  const size_t kc2 = qgemm_round_up2(k);
+  for (size_t n0 = 0; n0 < n; n0 += kQGemmNr) {
+    uint8_t* panel = out + (n0 / kQGemmNr) * panel_bytes;
+    int32_t b[kQGemmNr] = {0};
+    for (size_t j = 0; j < kQGemmNr && n0 + j < n; ++j) b[j] = bias ? bias[n0 + j] : 0;
+    std::memcpy(panel, b, sizeof(b));
+    WT* dst = reinterpret_cast<WT*>(panel + 32);
+    for (size_t kk = 0; kk < kc2; kk += 2) {
+      for (size_t j = 0; j < kQGemmNr; ++j) {
+        for (size_t t = 0; t < 2; ++t) {
+          int32_t v = 0;
+          const size_t col = n0 + j, row = kk + t;
+          if (col < n && row < k) {
+            const int32_t zw = w_zp ? w_zp[zp_per_col ? col : 0] : 0;
+            v = load_q8(w, w_signed, row * ks + col * ns) - zw;
+          }
+          *dst++ = WT(v);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Result<QGemmPackedW> qgemm_pack_w(const void* w, bool w_signed, size_t k, size_t n, size_t w_k_stride,
+                                  size_t w_n_stride, const int32_t* w_zp, bool w_zp_per_column,
+                                  const int32_t* bias, int force_format) {
+  if (k == 0 || n == 0) return invalid_argument("qgemm_pack_w: empty weight matrix (K or N is 0)");
+  if (k > (size_t(1) << 28) || n > (size_t(1) << 28)) {
+    return invalid_argument("qgemm_pack_w: weight matrix " + std::to_string(k) + "x" + std::to_string(n) +
+                            " is too large");
+  }
+  // int8 storage is exact when every W - zp fits in int8.
+  bool fits8 = true;
+  for (size_t j = 0; j < n && fits8; ++j) {
+    const int32_t zw = w_zp ? w_zp[w_zp_per_column ? j : 0] : 0;
+    for (size_t kk = 0; kk < k; ++kk) {
+      const int32_t v = load_q8(w, w_signed, kk * w_k_stride + j * w_n_stride) - zw;
+      if (v < -128 || v > 127) {
+        fits8 = false;
+        break;
+      }
+    }
+  }
+  QGemmWeightFormat format = fits8 ? QGemmWeightFormat::kInt8 : QGemmWeightFormat::kInt16;
+  if (force_format == 0) {
+    if (!fits8) return invalid_argument("qgemm_pack_w: W - zero_point does not fit in int8");
+    format = QGemmWeightFormat::kInt8;
+  } else if (force_format == 1) {
+    format = QGemmWeightFormat::kInt16;
+  }
+  const size_t kc2 = qgemm_round_up2(k);
+  const size_t wbytes = format == QGemmWeightFormat::kInt8 ? 1 : 2;
+  const size_t panel_bytes = 32 + kc2 * kQGemmNr * wbytes;
+  const size_t panels = (n + kQGemmNr - 1) / kQGemmNr;
+  if (panels > kMaxPackedBytes / panel_bytes) {
+    return out_of_memory("qgemm_pack_w: packed weights exceed " + std::to_string(kMaxPackedBytes) + " bytes");
+  }
+  const size_t nbytes = panels * panel_bytes;
+  QGemmPackedW out;
+  out.data_ = aligned_alloc_shared(nbytes + 16);
+  if (!out.data_) return out_of_memory("qgemm_pack_w: cannot allocate " + std::to_string(nbytes) + " bytes");
+  uint8_t* dst = static_cast<uint8_t*>(out.data_.get());
+  std::memset(dst + nbytes, 0, 16);
+  if (format == QGemmWeightFormat::kInt8) {
+    pack_panels<int8_t>(w, w_signed, k, n, w_k_stride, w_n_stride, w_zp, w_zp_per_column, bias, panel_bytes, dst);
+  } else {
+    pack_panels<int16_t>(w, w_signed, k, n, w_k_stride, w_n_stride, w_zp, w_zp_per_column, bias, panel_bytes, dst);
+  }
+  out.k_ = k;
+  out.n_ = n;
+  out.panel_bytes_ = panel_bytes;
+  out.nbytes_ = nbytes;
+  out.format_ = format;
+  return out;
+}
+
+void qgemm_pack_a_q8(const void* a, bool a_signed, size_t m, size_t k, size_t lda, int32_t a_zp, int16_t* out,
+                     size_t out_stride) {
+  const v128_t vzp = wasm_i16x8_splat(int16_t(a_zp));
+  for (size_t i = 0; i < m; ++i) {
+    int16_t* dst = out + i * out_stride;
+    size_t kk = 0;
+    if (a_signed) {
+      const int8_t* src = static_cast<const int8_t*>(a) + i * lda;
+      for (; kk + 8 <= k; kk += 8) wasm_v128_store(dst + kk, wasm_i16x8_sub(wasm_i16x8_load8x8(src + kk), vzp));
+      for (; kk < k; ++kk) dst[kk] = int16_t(src[kk] - a_zp);
+    } else {
+      const uint8_t* src = static_cast<const uint8_t*>(a) + i * lda;
+      for (; kk + 8 <= k; kk += 8) wasm_v128_store(dst + kk, wasm_i16x8_sub(wasm_u16x8_load8x8(src + kk), vzp));
+      for (; kk < k; ++kk) dst[kk] = int16_t(src[kk] - a_zp);
+    }
+    if (k & 1) dst[k] = 0;
+  }
+}
+
+void qgemm_quantize_a_f32(const float* x, size_t m, size_t k, size_t ldx, bool per_row, int16_t* out,
+                          size_t out_stride, float* row_scale, uint8_t* row_zp) {
+  float scale = 1.0f;
+  uint8_t zp = 0;
+  if (!per_row) {
+    // Parameters over the whole block (rows may be strided).
+    float mn = 0.0f, mx = 0.0f;
+    for (size_t i = 0; i < m; ++i) {
+      for (size_t kk = 0; kk < k; ++kk) {
+        mn = std::min(mn, x[i * ldx + kk]);
+        mx = std::max(mx, x[i * ldx + kk]);
+      }
+    }
+    const float both[2] = {mn, mx};
+    dynamic_quant_params_qu8(both, 2, &scale, &zp);
+  }
+  uint8_t buf[512];
+  for (size_t i = 0; i < m; ++i) {
+    const float* row = x + i * ldx;
+    if (per_row) dynamic_quant_params_qu8(row, k, &scale, &zp);
+    row_scale[i] = scale;
+    if (row_zp) row_zp[i] = zp;
+    int16_t* dst = out + i * out_stride;
+    for (size_t k0 = 0; k0 < k; k0 += sizeof(buf)) {
+      const size_t len = std::min(sizeof(buf), k - k0);
+      quantize_row_qu8(row + k0, len, scale, zp, buf);
+      qgemm_pack_a_q8(buf, false, 1, len, len, zp, dst + k0, 0);
+    }
+    if (k & 1) dst[k] = 0;
+  }
+}
+
+// ---- drivers ----------------------------------------------------------------
+
+namespace {
+
+// Columns per N block: the block's packed weights should stay in a ~192 KB
+// share of L2 while every 4-row tile of A streams over them.
+size_t n_block(const QGemmPackedW& w) {
+  constexpr size_t kL2Share = 192 * 1024;
+  const size_t panels = std::max<size_t>(1, kL2Share / w.panel_bytes());
+  return panels * kQGemmNr;
+}
+
+template <class Call>
+void drive(const QGemmPackedW& w, size_t m, Call&& call) {
+  const size_t n = w.n(), nb = n_block(w);
+  for (size_t n0 = 0; n0 < n; n0 += nb) {
+    const size_t nc = std::min(nb, n - n0);
+    for (size_t m0 = 0; m0 < m; m0 += kQGemmMr) {
+      const size_t mr = std::min(kQGemmMr, m - m0);
+      call(m0, mr, n0, nc);
+    }
+  }
+}
+
+}  // namespace
+
+void qgemm_requant_a16(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m,
+                       const QGemmRequantParams& p, void* y, size_t ldy) {
+  const QGemmConfig& cfg = qgemm_config(w.format());
+  uint8_t* yb = static_cast<uint8_t*>(y);
+  drive(w, m, [&](size_t m0, size_t mr, size_t n0, size_t nc) {
+    QGemmRequantParams pp = p;
+    pp.scale = p.scale + n0;
+    cfg.requant[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, w.panel(n0), yb + m0 * ldy + n0, ldy, &pp);
+  });
+}
+
+void qgemm_f32_a16(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m, const QGemmF32Params& p,
+                   float* y, size_t ldy) {
+  const QGemmConfig& cfg = qgemm_config(w.format());
+  drive(w, m, [&](size_t m0, size_t mr, size_t n0, size_t nc) {
+    QGemmF32Params pp;
+    pp.a_scale = p.a_scale + m0;
+    pp.w_scale = p.w_scale + n0;
+    pp.bias = p.bias ? p.bias + n0 : nullptr;
+    cfg.f32[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, w.panel(n0), y + m0 * ldy + n0, ldy, &pp);
+  });
+}
+
+void qgemm_s32_a16(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m, int32_t* y, size_t ldy) {
+  const QGemmConfig& cfg = qgemm_config(w.format());
+  drive(w, m, [&](size_t m0, size_t mr, size_t n0, size_t nc) {
+    cfg.s32[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, w.panel(n0), y + m0 * ldy + n0, ldy, nullptr);
+  });
+}
+
+namespace {
+
+// Rows of A per chunk: the int16 copy of a chunk stays around 256 KB.
+size_t m_chunk(size_t kc2) { return std::max<size_t>(kQGemmMr, (256 * 1024 / (kc2 * 2)) / kQGemmMr * kQGemmMr); }
+
+struct A16Scratch {
+  std::unique_ptr<int16_t[]> data;
+  Status allocate(size_t rows, size_t kc2, const char* what) {
+    if (kc2 != 0 && rows > (size_t(1) << 30) / kc2) {
+      return out_of_memory(std::string(what) + ": activation scratch too large");
+    }
+    data.reset(new (std::nothrow) int16_t[rows * kc2 + 8]);
+    if (!data) return out_of_memory(std::string(what) + ": cannot allocate activation scratch");
+    return Status::Ok();
+  }
+};
+
+}  // namespace
+
+Status qgemm_requant(const QGemmPackedW& w, const void* a, bool a_signed, size_t m, size_t lda, int32_t a_zp,
+                     const QGemmRequantParams& p, void* y, size_t ldy) {
+  const size_t kc2 = w.kc2(), mc = std::min(m, m_chunk(kc2));
+  A16Scratch s;
+  WQ_RETURN_IF_ERROR(s.allocate(mc, kc2, "qgemm_requant"));
+  for (size_t m0 = 0; m0 < m; m0 += mc) {
+    const size_t rows = std::min(mc, m - m0);
+    const void* arow = a_signed ? static_cast<const void*>(static_cast<const int8_t*>(a) + m0 * lda)
+                                : static_cast<const void*>(static_cast<const uint8_t*>(a) + m0 * lda);
+    qgemm_pack_a_q8(arow, a_signed, rows, w.k(), lda, a_zp, s.data.get(), kc2);
+    qgemm_requant_a16(w, s.data.get(), kc2, rows, p, static_cast<uint8_t*>(y) + m0 * ldy, ldy);
+  }
+  return Status::Ok();
+}
+
+Status qgemm_s32(const QGemmPackedW& w, const void* a, bool a_signed, size_t m, size_t lda, int32_t a_zp,
+                 int32_t* y, size_t ldy) {
+  const size_t kc2 = w.kc2(), mc = std::min(m, m_chunk(kc2));
+  A16Scratch s;
+  WQ_RETURN_IF_ERROR(s.allocate(mc, kc2, "qgemm_s32"));
+  for (size_t m0 = 0; m0 < m; m0 += mc) {
+    const size_t rows = std::min(mc, m - m0);
+    const void* arow = a_signed ? static_cast<const void*>(static_cast<const int8_t*>(a) + m0 * lda)
+                                : static_cast<const void*>(static_cast<const uint8_t*>(a) + m0 * lda);
+    qgemm_pack_a_q8(arow, a_signed, rows, w.k(), lda, a_zp, s.data.get(), kc2);
+    qgemm_s32_a16(w, s.data.get(), kc2, rows, y + m0 * ldy, ldy);
+  }
+  return Status::Ok();
+}
+
+Status qgemm_dynamic_f32(const QGemmPackedW& w, const float* a, size_t m, size_t lda, bool per_row,
+                         const float* w_scale, const float* bias, float* y, size_t ldy) {
+  const size_t kc2 = w.kc2(), mc = std::min(m, m_chunk(kc2));
+  A16Scratch s;
+  WQ_RETURN_IF_ERROR(s.allocate(mc, kc2, "qgemm_dynamic_f32"));
+  std::unique_ptr<float[]> a_scale(new (std::nothrow) float[m > 0 ? m : 1]);
+  if (!a_scale) return out_of_memory("qgemm_dynamic_f32: cannot allocate row scales");
+  if (!per_row && m > 0) {
+    // One (scale, zp) over the whole tensor: compute it first, then quantize
+    // every chunk with it.
+    float mn = 0.0f, mx = 0.0f;
+    for (size_t i = 0; i < m; ++i) {
+      for (size_t kk = 0; kk < w.k(); ++kk) {
+        mn = std::min(mn, a[i * lda + kk]);
+        mx = std::max(mx, a[i * lda + kk]);
+      }
+    }
+    float scale;
+    uint8_t zp;
+    const float both[2] = {mn, mx};
+    dynamic_quant_params_qu8(both, 2, &scale, &zp);
+    std::unique_ptr<uint8_t[]> buf(new (std::nothrow) uint8_t[w.k()]);
+    if (!buf) return out_of_memory("qgemm_dynamic_f32: cannot allocate quantization buffer");
+    for (size_t m0 = 0; m0 < m; m0 += mc) {
+      const size_t rows = std::min(mc, m - m0);
+      for (size_t i = 0; i < rows; ++i) {
+        quantize_row_qu8(a + (m0 + i) * lda, w.k(), scale, zp, buf.get());
+        qgemm_pack_a_q8(buf.get(), false, 1, w.k(), w.k(), zp, s.data.get() + i * kc2, 0);
+        a_scale[m0 + i] = scale;
+      }
+      QGemmF32Params p{a_scale.get() + m0, w_scale, bias};
+      qgemm_f32_a16(w, s.data.get(), kc2, rows, p, y + m0 * ldy, ldy);
+    }
+    return Status::Ok();
+  }
+  for (size_t m0 = 0; m0 < m; m0 += mc) {
+    const size_t rows = std::min(mc, m - m0);
+    qgemm_quantize_a_f32(a + m0 * lda, rows, w.k(), lda, true, s.data.get(), kc2, a_scale.get() + m0, nullptr);
+    QGemmF32Params p{a_scale.get() + m0, w_scale, bias};
+    qgemm_f32_a16(w, s.data.get(), kc2, rows, p, y + m0 * ldy, ldy);
+  }
+  return Status::Ok();
+}
+
+}  // namespace wq

@@ -1,0 +1,21 @@
+// The one place that lists every op family; builtin_ops() calls this once.
+#include "core/ops/ops_util.h"
+
+namespace wq {
+
+void register_all_ops(OpRegistry& r) {
+  register_elementwise_ops(r);
+  register_activation_ops(r);
+  register_gemm_ops(r);
+  register_einsum_ops(r);
+  register_conv_ops(r);
+  register_pool_ops(r);
+  register_normalization_ops(r);
+  register_shape_ops(r);
+  register_tensor_ops(r);
+  register_cast_ops(r);
+  register_reduce_ops(r);
+  register_resize_ops(r);
+}
+
+}  // namespace wq

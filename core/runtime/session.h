@@ -1,0 +1,85 @@
+// Session: a Graph compiled into an execution plan, run in float.
+//
+// create() resolves every value name to an integer slot, evaluates Constant
+// nodes, asks the registry for one OpKernel per node and computes, for each
+// intermediate value, the step after which nothing reads it. run() then only
+// indexes vectors: no string lookups per node, and every intermediate buffer
+// is released right after its last consumer, so peak memory follows the
+// widest cut of the graph rather than its length.
+//
+// Ownership: a Session copies what it needs from the Graph (initializers are
+// shared read-only views), so the Graph may be changed or destroyed after
+// create(). Graph inputs and constants are handed to kernels as const
+// Tensor*; kernels never write them. Run outputs may share storage with
+// feeds or constants (Identity, Reshape), so treat them as read-only unless
+// writable() says otherwise.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/model.h"  // RunStats, ValueSummary
+#include "core/runtime/kernel.h"
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace wq {
+
+class Graph;
+
+struct RunOptions {
+  // Checked between nodes (and by long kernels through
+  // KernelContext::cancelled()); either may be null/empty.
+  const std::atomic<bool>* cancel_flag = nullptr;
+  std::function<bool()> cancel_callback;
+};
+
+class Session {
+ public:
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Builds the plan. kUnsupported lists every node without an implementation
+  // ("node 'name' (OpType, opset N)") in one message, together with any
+  // kernel factory errors, so a user sees all problems at once.
+  static Result<std::unique_ptr<Session>> create(const Graph& graph, const OpRegistry& registry = builtin_ops());
+
+  // Runs the plan. `output_names` may name any value of the graph (inputs,
+  // initializers and intermediates included); empty = the graph outputs.
+  // Only the nodes needed for the requested outputs run.
+  Result<std::map<std::string, Tensor>> run(const std::map<std::string, Tensor>& feeds,
+                                            const std::vector<std::string>& output_names = {},
+                                            const RunOptions& options = {}, RunStats* stats = nullptr);
+
+  const std::vector<ValueSummary>& inputs() const { return inputs_; }
+  const std::vector<std::string>& output_names() const { return output_names_; }
+  size_t num_steps() const;  // kernels to run (Constant nodes are folded away)
+
+ private:
+  struct Step;
+  class Init;
+  class Context;
+  Session();
+
+  Status validate_feeds(const std::map<std::string, Tensor>& feeds, std::vector<Tensor>* values) const;
+
+  std::vector<Step> steps_;
+  std::unordered_map<std::string, int> slot_of_;  // value name -> slot, used per run only for feeds/outputs
+  std::vector<std::string> slot_names_;
+  std::vector<Tensor> constants_;           // by slot; defined only for constant slots
+  std::vector<int> input_slots_;            // parallel to inputs_
+  std::vector<ValueSummary> inputs_;
+  std::vector<std::string> output_names_;   // graph outputs
+  std::vector<int> graph_output_slots_;
+  std::vector<int> producer_step_;          // by slot; -1 for feeds and constants
+  std::vector<char> graph_output_needed_;   // by step: needed when the graph outputs are requested
+};
+
+}  // namespace wq

@@ -1,0 +1,21 @@
+// `npm run bench`: prints tables and writes artifacts/bench.json.
+//   node scripts/bench.mjs [--only SUBSTRING] [--runs N]
+import fs from 'node:fs';
+import os from 'node:os';
+import { init } from '../bindings/js/index.js';
+import { benchFloatModels } from './bench/float_models.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const only = opt('--only', null);
+const runs = Number(opt('--runs', 10));
+
+await init();
+const report = {
+  date: new Date().toISOString(),
+  machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
+  float: await benchFloatModels({ runs, only }),
+};
+fs.mkdirSync('artifacts', { recursive: true });
+fs.writeFileSync('artifacts/bench.json', JSON.stringify(report, null, 2));
+console.log('\nwrote artifacts/bench.json');

@@ -1,0 +1,711 @@
+// int8 / int4 kernels against their scalar references (bit-exact), and against
+// onnxruntime-node oracle vectors (tests/data/q8_oracle/*.bin).
+#include <doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/kernels/qconv.h"
+#include "core/kernels/qgemm.h"
+#include "core/kernels/qgemm_4bit.h"
+#include "core/kernels/qquantize.h"
+#include "core/quant/qparams.h"
+
+namespace wq {
+namespace {
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  uint32_t next() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return uint32_t(s >> 11);
+  }
+  int range(int lo, int hi) { return lo + int(next() % uint32_t(hi - lo + 1)); }
+  float uniform(float lo, float hi) { return lo + (hi - lo) * float(next() & 0xFFFFFF) / 16777216.0f; }
+};
+
+// Sizes that catch tail bugs: 1..17, around 32 and 64, primes.
+const std::vector<size_t> kSmall = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17};
+const std::vector<size_t> kMid = {1, 4, 5, 31, 32, 33, 63, 64, 65, 37, 97};
+const std::vector<size_t> kKs = {1, 2, 3, 5, 7, 8, 16, 17, 31, 32, 33, 63, 64, 65, 127, 131};
+
+}  // namespace
+
+// ---- scalar arithmetic ------------------------------------------------------
+
+TEST_CASE("round_half_to_even matches the IEEE default rounding") {
+  CHECK(round_half_to_even(0.5f) == 0.0f);
+  CHECK(round_half_to_even(1.5f) == 2.0f);
+  CHECK(round_half_to_even(2.5f) == 2.0f);
+  CHECK(round_half_to_even(-0.5f) == 0.0f);
+  CHECK(round_half_to_even(-1.5f) == -2.0f);
+  CHECK(round_half_to_even(-2.5f) == -2.0f);
+  CHECK(round_half_to_even(2.4999998f) == 2.0f);
+  CHECK(round_half_to_even(8388607.5f) == 8388608.0f);
+  CHECK(round_half_to_even(-8388607.5f) == -8388608.0f);
+  CHECK(round_half_to_even(16777216.0f) == 16777216.0f);
+  Rng rng(1);
+  for (int i = 0; i < 100000; ++i) {
+    const float x = rng.uniform(-600.0f, 600.0f);
+    const float h = std::floor(x) + 0.5f;  // an exact tie near x
+    REQUIRE(round_half_to_even(x) == std::nearbyint(x));
+    REQUIRE(round_half_to_even(h) == std::nearbyint(h));
+  }
+}
+
+TEST_CASE("quantize_value saturates, rounds ties to even and maps NaN to qmin") {
+  CHECK(quantize_value(2.5f, 1.0f, 0, 0, 255) == 2);
+  CHECK(quantize_value(3.5f, 1.0f, 0, 0, 255) == 4);
+  CHECK(quantize_value(-2.5f, 1.0f, 10, 0, 255) == 8);
+  CHECK(quantize_value(1e9f, 0.1f, 3, 0, 255) == 255);
+  CHECK(quantize_value(-1e9f, 0.1f, 3, 0, 255) == 0);
+  CHECK(quantize_value(1e9f, 0.1f, 0, -128, 127) == 127);
+  CHECK(quantize_value(-INFINITY, 0.1f, 0, -128, 127) == -128);
+  CHECK(quantize_value(NAN, 0.1f, 7, 0, 255) == 0);
+  CHECK(requantize_fp32(std::numeric_limits<int32_t>::max(), 1.0f, 0, 0, 255) == 255);
+  CHECK(requantize_fp32(std::numeric_limits<int32_t>::min(), 1.0f, 0, -128, 127) == -128);
+  CHECK(requantize_fp32(5, 0.5f, 0, 0, 255) == 2);   // 2.5 -> 2
+  CHECK(requantize_fp32(7, 0.5f, 0, 0, 255) == 4);   // 3.5 -> 4
+  CHECK(requantize_fp32(-5, 0.5f, 0, -128, 127) == -2);
+}
+
+TEST_CASE("QuantParams validation names the tensor") {
+  QuantParams p = QuantParams::per_tensor(DType::kUInt8, 0.0f, 0);
+  Status s = p.validate("x_scale");
+  CHECK(!s.ok());
+  CHECK(s.message().find("x_scale") != std::string::npos);
+  CHECK(!QuantParams::per_tensor(DType::kInt8, 0.1f, 128).validate("w").ok());
+  CHECK(QuantParams::per_tensor(DType::kInt8, 0.1f, -128).validate("w").ok());
+  CHECK(!QuantParams::per_channel(DType::kUInt8, {0.1f, 0.2f}, {1}, 0).validate("w").ok());
+  CHECK(!QuantParams::per_tensor(DType::kFloat32, 0.1f, 0).validate("w").ok());
+  CHECK(QuantParams::per_tensor(DType::kUInt4, 0.1f, 15).validate("w").ok());
+  CHECK(!QuantParams::per_tensor(DType::kUInt4, 0.1f, 16).validate("w").ok());
+}
+
+TEST_CASE("fused_clip_range: Relu clamps at the zero point, Clip at quantized bounds") {
+  QuantParams out = QuantParams::per_tensor(DType::kUInt8, 0.05f, 100);
+  int32_t lo, hi;
+  fused_clip_range(out, 0.0f, INFINITY, &lo, &hi);
+  CHECK(lo == 100);
+  CHECK(hi == 255);
+  fused_clip_range(out, 0.0f, 6.0f, &lo, &hi);
+  CHECK(lo == 100);
+  CHECK(hi == 220);
+  fused_clip_range(out, -100.0f, 100.0f, &lo, &hi);
+  CHECK(lo == 0);
+  CHECK(hi == 255);
+}
+
+// ---- element-wise -----------------------------------------------------------
+
+TEST_CASE("quantize_row_qu8/qs8 equal the reference bit for bit") {
+  Rng rng(2);
+  const float scales[] = {0.0078125f, 0.1f, 0.0372549f, 3.0f, 1e-6f};
+  const int32_t zps_u[] = {0, 1, 128, 254, 255};
+  const int32_t zps_s[] = {-128, -1, 0, 1, 127};
+  for (size_t n : {size_t(1), size_t(3), size_t(15), size_t(16), size_t(17), size_t(33), size_t(64), size_t(257)}) {
+    std::vector<float> x(n);
+    for (size_t i = 0; i < n; ++i) {
+      switch (rng.next() % 6) {
+        case 0: x[i] = float(rng.range(-300, 300)) + 0.5f; break;  // ties once divided by 1
+        case 1: x[i] = rng.uniform(-1e4f, 1e4f); break;             // saturating
+        case 2: x[i] = i % 2 ? NAN : INFINITY; break;
+        default: x[i] = rng.uniform(-3.0f, 3.0f); break;
+      }
+    }
+    for (float s : scales) {
+      for (int z = 0; z < 5; ++z) {
+        std::vector<uint8_t> a(n), b(n);
+        quantize_row_qu8_ref(x.data(), n, s, zps_u[z], a.data());
+        quantize_row_qu8(x.data(), n, s, zps_u[z], b.data());
+        REQUIRE(a == b);
+        std::vector<int8_t> c(n), d(n);
+        quantize_row_qs8_ref(x.data(), n, s, zps_s[z], c.data());
+        quantize_row_qs8(x.data(), n, s, zps_s[z], d.data());
+        REQUIRE(c == d);
+        // Ties: x = (q + 0.5) * s exactly representable when s is a power of 2.
+      }
+    }
+    // Ties with a power-of-two scale are exact: check the values themselves.
+    std::vector<float> t = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 126.5f, 127.5f, -127.5f, -128.5f,
+                            3.5f, 4.5f, 5.5f, 6.5f, 7.5f, 8.5f, 9.5f};
+    std::vector<int8_t> q(t.size());
+    quantize_row_qs8(t.data(), t.size(), 1.0f, 0, q.data());
+    const std::vector<int8_t> want = {0, 2, 2, 0, -2, -2, 126, 127, -128, -128, 4, 4, 6, 6, 8, 8, 10};
+    CHECK(q == want);
+  }
+}
+
+TEST_CASE("dequantize and requantize rows equal the reference") {
+  Rng rng(3);
+  for (size_t n : {size_t(1), size_t(7), size_t(8), size_t(9), size_t(16), size_t(31), size_t(100)}) {
+    std::vector<uint8_t> u(n);
+    std::vector<int8_t> s(n);
+    std::vector<int32_t> acc(n);
+    for (size_t i = 0; i < n; ++i) {
+      u[i] = uint8_t(rng.next());
+      s[i] = int8_t(rng.next());
+      const uint32_t r = rng.next();
+      acc[i] = i % 7 == 0 ? (i % 2 ? std::numeric_limits<int32_t>::max() : std::numeric_limits<int32_t>::min())
+                          : int32_t(r % 2000001) - 1000000;
+    }
+    std::vector<float> f0(n), f1(n);
+    dequantize_row_qu8_ref(u.data(), n, 0.037f, 255, f0.data());
+    dequantize_row_qu8(u.data(), n, 0.037f, 255, f1.data());
+    REQUIRE(std::memcmp(f0.data(), f1.data(), n * 4) == 0);
+    dequantize_row_qs8_ref(s.data(), n, 0.5f, -128, f0.data());
+    dequantize_row_qs8(s.data(), n, 0.5f, -128, f1.data());
+    REQUIRE(std::memcmp(f0.data(), f1.data(), n * 4) == 0);
+    for (float sc : {0.0001f, 0.00123f, 1.0f / 3.0f}) {
+      std::vector<uint8_t> y0(n), y1(n);
+      requantize_row_qs32_ref(acc.data(), n, sc, 7, 7, 255, false, y0.data());
+      requantize_row_qs32(acc.data(), n, sc, 7, 7, 255, false, y1.data());
+      REQUIRE(y0 == y1);
+      std::vector<int8_t> z0(n), z1(n);
+      requantize_row_qs32_ref(acc.data(), n, sc, -128, -128, 127, true, z0.data());
+      requantize_row_qs32(acc.data(), n, sc, -128, -128, 127, true, z1.data());
+      REQUIRE(z0 == z1);
+    }
+    // 8-bit -> 8-bit: u8 (zp 255) to s8 (zp -3) with scale ratio 0.7.
+    std::vector<int8_t> r(n);
+    requantize_row_q8(u.data(), false, n, 255, 0.7f, -3, true, r.data());
+    for (size_t i = 0; i < n; ++i) REQUIRE(r[i] == int8_t(requantize_fp32(int32_t(u[i]) - 255, 0.7f, -3, -128, 127)));
+  }
+}
+
+TEST_CASE("DynamicQuantizeLinear parameters follow onnxruntime") {
+  float scale;
+  uint8_t zp;
+  const float x[] = {0.0f, 2.0f, -1.0f, 0.5f};
+  dynamic_quant_params_qu8(x, 4, &scale, &zp);
+  CHECK(scale == 3.0f / 255.0f);
+  CHECK(zp == 85);  // round(1 / (3/255)) = 85
+  const float pos[] = {1.0f, 4.0f};  // range widened to include 0
+  dynamic_quant_params_qu8(pos, 2, &scale, &zp);
+  CHECK(scale == 4.0f / 255.0f);
+  CHECK(zp == 0);
+  const float neg[] = {-2.0f, -4.0f};
+  dynamic_quant_params_qu8(neg, 2, &scale, &zp);
+  CHECK(zp == 255);
+  const float zeros[] = {0.0f, 0.0f};
+  dynamic_quant_params_qu8(zeros, 2, &scale, &zp);
+  CHECK(scale == 1.0f);  // onnxruntime's choice where ONNX divides by zero
+  CHECK(zp == 0);
+  std::vector<uint8_t> y(4);
+  dynamic_quantize_linear_qu8(x, 4, y.data(), &scale, &zp);
+  CHECK(y[0] == 85);
+  CHECK(y[1] == 255);
+  CHECK(y[2] == 0);
+  CHECK(y[3] == quantize_value(0.5f, scale, 85, 0, 255));
+}
+
+TEST_CASE("quantize_linear per-axis and block-wise pick the right scale") {
+  // x: [2, 3, 2], axis 1.
+  std::vector<float> x(12);
+  for (size_t i = 0; i < 12; ++i) x[i] = float(i);
+  QuantParams p = QuantParams::per_channel(DType::kUInt8, {1.0f, 0.5f, 0.25f}, {0, 10, 20}, 1);
+  std::vector<uint8_t> y(12);
+  REQUIRE(quantize_linear(x.data(), {2, 3, 2}, p, y.data()).ok());
+  for (size_t o = 0; o < 2; ++o)
+    for (size_t d = 0; d < 3; ++d)
+      for (size_t i = 0; i < 2; ++i) {
+        const size_t k = (o * 3 + d) * 2 + i;
+        CHECK(y[k] == quantize_value(x[k], p.scales[d], p.zero_points[d], 0, 255));
+      }
+  std::vector<float> back(12);
+  REQUIRE(dequantize_linear(y.data(), {2, 3, 2}, p, back.data()).ok());
+  for (size_t k = 0; k < 12; ++k) CHECK(back[k] == dequantize_value(y[k], p.scales[(k / 2) % 3], p.zero_points[(k / 2) % 3]));
+  // Block-wise along axis 1 with block 2: scales shape [2, 2, 2].
+  QuantParams b = QuantParams::per_channel(DType::kInt8, {1, 2, 3, 4, 5, 6, 7, 8}, {}, 1);
+  b.block_size = 2;
+  REQUIRE(quantize_linear(x.data(), {2, 3, 2}, b, y.data()).ok());
+  for (size_t o = 0; o < 2; ++o)
+    for (size_t d = 0; d < 3; ++d)
+      for (size_t i = 0; i < 2; ++i) {
+        const size_t k = (o * 3 + d) * 2 + i;
+        const float s = b.scales[(o * 2 + d / 2) * 2 + i];
+        CHECK(int8_t(y[k]) == quantize_value(x[k], s, 0, -128, 127));
+      }
+  // Wrong number of scales is an error naming the op.
+  QuantParams bad = QuantParams::per_channel(DType::kUInt8, {1.0f, 2.0f}, {}, 1);
+  Status s = quantize_linear(x.data(), {2, 3, 2}, bad, y.data());
+  CHECK(!s.ok());
+  CHECK(s.message().find("QuantizeLinear") != std::string::npos);
+  bad.axis = 5;
+  CHECK(!quantize_linear(x.data(), {2, 3, 2}, bad, y.data()).ok());
+}
+
+// ---- GEMM -------------------------------------------------------------------
+
+namespace {
+
+struct GemmCase {
+  size_t m, n, k;
+  bool a_signed, w_signed;
+  int32_t a_zp;
+  std::vector<int32_t> w_zp;  // 1 or n entries
+  int force_format;           // -1, 0 (int8), 1 (int16)
+  int32_t y_zp, qmin, qmax;
+  bool y_signed;
+  bool with_bias;
+  uint64_t seed;
+  bool saturate = false;  // extreme inputs
+};
+
+void run_gemm_case(const GemmCase& c) {
+  CAPTURE(c.m);
+  CAPTURE(c.n);
+  CAPTURE(c.k);
+  CAPTURE(c.a_signed);
+  CAPTURE(c.w_signed);
+  CAPTURE(c.a_zp);
+  CAPTURE(c.force_format);
+  Rng rng(c.seed);
+  std::vector<uint8_t> a(c.m * c.k), w(c.k * c.n);
+  for (auto& v : a) v = c.saturate ? (c.a_signed ? uint8_t(rng.next() % 2 ? 0x80 : 0x7F) : uint8_t(rng.next() % 2 ? 0 : 255))
+                                   : uint8_t(rng.next());
+  const bool zp_per_col = c.w_zp.size() > 1;
+  for (size_t kk = 0; kk < c.k; ++kk) {
+    for (size_t j = 0; j < c.n; ++j) {
+      uint8_t v = uint8_t(rng.next());
+      if (c.force_format == 0) {
+        // Keep W - zp inside int8 so the int8 format is exact.
+        const int32_t zw = c.w_zp[zp_per_col ? j : 0];
+        int32_t lo = std::max(c.w_signed ? -128 : 0, zw - 128), hi = std::min(c.w_signed ? 127 : 255, zw + 127);
+        const int32_t q = c.saturate ? (rng.next() % 2 ? lo : hi) : rng.range(lo, hi);
+        v = uint8_t(q);
+      }
+      w[kk * c.n + j] = v;
+    }
+  }
+  std::vector<int32_t> bias(c.n);
+  for (auto& b : bias) b = rng.range(-100000, 100000);
+  const int32_t* bias_p = c.with_bias ? bias.data() : nullptr;
+
+  auto packed = qgemm_pack_w(w.data(), c.w_signed, c.k, c.n, c.n, 1, c.w_zp.data(), zp_per_col, bias_p, c.force_format);
+  REQUIRE(packed.ok());
+  if (c.force_format == 0) REQUIRE(packed->format() == QGemmWeightFormat::kInt8);
+  if (c.force_format == 1) REQUIRE(packed->format() == QGemmWeightFormat::kInt16);
+
+  std::vector<int32_t> acc(c.m * c.n);
+  qs8_gemm_acc__scalar(c.m, c.n, c.k, a.data(), c.a_signed, c.k, c.a_zp, w.data(), c.w_signed, c.n, 1, c.w_zp.data(),
+                       zp_per_col, bias_p, acc.data(), c.n);
+
+  // int32 output (MatMulInteger) — bias is part of the packed panel.
+  std::vector<int32_t> acc2(c.m * c.n, 12345);
+  REQUIRE(qgemm_s32(*packed, a.data(), c.a_signed, c.m, c.k, c.a_zp, acc2.data(), c.n).ok());
+  REQUIRE(acc == acc2);
+
+  // Requantized 8-bit output.
+  std::vector<float> scale(c.n);
+  for (auto& s : scale) s = rng.uniform(0.00001f, 0.01f);
+  QGemmRequantParams p;
+  p.scale = scale.data();
+  p.zero_point = c.y_zp;
+  p.qmin = c.qmin;
+  p.qmax = c.qmax;
+  p.output_signed = c.y_signed;
+  std::vector<uint8_t> y0(c.m * c.n), y1(c.m * c.n, 0xCD);
+  qs8_gemm__scalar(c.m, c.n, acc.data(), c.n, p, y0.data(), c.n);
+  REQUIRE(qgemm_requant(*packed, a.data(), c.a_signed, c.m, c.k, c.a_zp, p, y1.data(), c.n).ok());
+  REQUIRE(y0 == y1);
+
+  // Float output (dynamic quantization epilogue) over the same accumulators.
+  std::vector<float> a_scale(c.m), fbias(c.n);
+  for (auto& s : a_scale) s = rng.uniform(0.001f, 0.1f);
+  for (auto& b : fbias) b = rng.uniform(-1.0f, 1.0f);
+  QGemmF32Params fp{a_scale.data(), scale.data(), fbias.data()};
+  std::vector<float> f0(c.m * c.n), f1(c.m * c.n);
+  qd8_f32_gemm__scalar(c.m, c.n, acc.data(), c.n, fp, f0.data(), c.n);
+  const size_t kc2 = qgemm_round_up2(c.k);
+  std::vector<int16_t> a16(c.m * kc2 + 8);
+  qgemm_pack_a_q8(a.data(), c.a_signed, c.m, c.k, c.k, c.a_zp, a16.data(), kc2);
+  qgemm_f32_a16(*packed, a16.data(), kc2, c.m, fp, f1.data(), c.n);
+  REQUIRE(std::memcmp(f0.data(), f1.data(), f0.size() * 4) == 0);
+}
+
+GemmCase make_case(size_t m, size_t n, size_t k, uint64_t i) {
+  GemmCase c;
+  c.m = m;
+  c.n = n;
+  c.k = k;
+  c.seed = i * 7919 + m * 131 + n * 17 + k;
+  c.a_signed = i % 2 == 1;
+  c.w_signed = (i / 2) % 3 != 0;
+  const int32_t a_zps_u[] = {0, 255, 128, 1};
+  const int32_t a_zps_s[] = {-128, 127, 0, -1};
+  c.a_zp = c.a_signed ? a_zps_s[i % 4] : a_zps_u[(i / 3) % 4];
+  const int fmt[] = {-1, 0, 1};
+  c.force_format = fmt[i % 3];
+  const bool per_col = (i / 5) % 2 == 0;
+  const int32_t w_zps_u[] = {0, 255, 128};
+  const int32_t w_zps_s[] = {0, -128, 127};
+  if (per_col) {
+    c.w_zp.resize(n);
+    for (size_t j = 0; j < n; ++j) c.w_zp[j] = c.w_signed ? w_zps_s[(i + j) % 3] : w_zps_u[(i + j) % 3];
+  } else {
+    c.w_zp = {c.w_signed ? w_zps_s[i % 3] : w_zps_u[i % 3]};
+  }
+  c.y_signed = (i / 7) % 2 == 0;
+  if (c.y_signed) {
+    const int32_t zps[] = {-128, 127, 0};
+    c.y_zp = zps[i % 3];
+    c.qmin = -128;
+    c.qmax = 127;
+  } else {
+    const int32_t zps[] = {0, 255, 128};
+    c.y_zp = zps[i % 3];
+    c.qmin = i % 4 == 0 ? c.y_zp : 0;  // fused Relu sometimes
+    c.qmax = 255;
+  }
+  c.with_bias = i % 4 != 1;
+  c.saturate = i % 11 == 0;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("qgemm: every kernel equals the scalar reference over small shapes") {
+  uint64_t i = 0;
+  for (size_t m : kSmall)
+    for (size_t n : kSmall)
+      for (size_t k : {size_t(1), size_t(2), size_t(3), size_t(8), size_t(17)}) run_gemm_case(make_case(m, n, k, i++));
+}
+
+TEST_CASE("qgemm: tails around 32 and 64, primes, every K") {
+  uint64_t i = 1000;
+  for (size_t m : kMid)
+    for (size_t n : kMid)
+      for (size_t k : kKs) {
+        if (m * n * k > 400000) continue;
+        run_gemm_case(make_case(m, n, k, i++));
+      }
+}
+
+TEST_CASE("qgemm: GEMV and large K") {
+  uint64_t i = 5000;
+  for (size_t n : {size_t(1), size_t(7), size_t(8), size_t(64), size_t(257)}) run_gemm_case(make_case(1, n, 4096, i++));
+  for (size_t n : {size_t(19), size_t(40)}) run_gemm_case(make_case(5, n, 4096, i++));
+  run_gemm_case(make_case(3, 9, 4097, i++));
+}
+
+TEST_CASE("qgemm: saturating extremes in every format") {
+  uint64_t i = 9000;
+  for (int fmt : {0, 1}) {
+    for (bool a_signed : {false, true}) {
+      GemmCase c = make_case(6, 13, 300, i++);
+      c.force_format = fmt;
+      c.a_signed = a_signed;
+      c.a_zp = a_signed ? -128 : 0;
+      c.w_zp = {c.w_signed ? 0 : 128};
+      c.saturate = true;
+      run_gemm_case(c);
+    }
+  }
+}
+
+TEST_CASE("qgemm_pack_w rejects bad shapes and impossible int8 packing") {
+  const uint8_t w[4] = {0, 255, 3, 4};
+  const int32_t zp = 0;
+  CHECK(!qgemm_pack_w(w, false, 0, 2, 2, 1, &zp, false, nullptr).ok());
+  auto r = qgemm_pack_w(w, false, 2, 2, 2, 1, &zp, false, nullptr, 0);  // 255 - 0 does not fit int8
+  CHECK(!r.ok());
+  auto ok = qgemm_pack_w(w, false, 2, 2, 2, 1, &zp, false, nullptr);
+  REQUIRE(ok.ok());
+  CHECK(ok->format() == QGemmWeightFormat::kInt16);
+}
+
+TEST_CASE("qgemm_dynamic_f32 equals reference quantize + integer GEMM + scale") {
+  Rng rng(77);
+  for (size_t m : {size_t(1), size_t(3), size_t(9)}) {
+    for (bool per_row : {true, false}) {
+      const size_t k = 37, n = 21;
+      std::vector<float> a(m * k);
+      for (auto& v : a) v = rng.uniform(-2.0f, 3.0f);
+      std::vector<int8_t> w(k * n);
+      for (auto& v : w) v = int8_t(rng.range(-127, 127));
+      std::vector<float> ws(n), bias(n);
+      for (auto& s : ws) s = rng.uniform(0.001f, 0.01f);
+      for (auto& b : bias) b = rng.uniform(-1, 1);
+      const int32_t zp0 = 0;
+      auto packed = qgemm_pack_w(w.data(), true, k, n, n, 1, &zp0, false, nullptr);
+      REQUIRE(packed.ok());
+      std::vector<float> y(m * n);
+      REQUIRE(qgemm_dynamic_f32(*packed, a.data(), m, k, per_row, ws.data(), bias.data(), y.data(), n).ok());
+      // Reference: quantize each row (or the tensor) with DynamicQuantizeLinear
+      // semantics, integer GEMM, then the float epilogue.
+      std::vector<uint8_t> aq(m * k);
+      std::vector<float> a_scale(m);
+      std::vector<int32_t> a_zp(m);
+      float ts;
+      uint8_t tz;
+      dynamic_quant_params_qu8(a.data(), m * k, &ts, &tz);
+      for (size_t i = 0; i < m; ++i) {
+        float s = ts;
+        uint8_t z = tz;
+        if (per_row) dynamic_quant_params_qu8(a.data() + i * k, k, &s, &z);
+        quantize_row_qu8_ref(a.data() + i * k, k, s, z, aq.data() + i * k);
+        a_scale[i] = s;
+        a_zp[i] = z;
+      }
+      std::vector<int32_t> acc(m * n);
+      for (size_t i = 0; i < m; ++i)
+        qs8_gemm_acc__scalar(1, n, k, aq.data() + i * k, false, k, a_zp[i], w.data(), true, n, 1, &zp0, false, nullptr,
+                             acc.data() + i * n, n);
+      std::vector<float> want(m * n);
+      QGemmF32Params fp{a_scale.data(), ws.data(), bias.data()};
+      qd8_f32_gemm__scalar(m, n, acc.data(), n, fp, want.data(), n);
+      REQUIRE(std::memcmp(want.data(), y.data(), y.size() * 4) == 0);
+    }
+  }
+}
+
+// ---- convolution --------------------------------------------------------------
+
+namespace {
+
+struct ConvCase {
+  QConvShape s;
+  bool x_signed, w_signed, per_channel;
+  int32_t x_zp;
+  uint64_t seed;
+};
+
+void run_conv_case(const ConvCase& c) {
+  const QConvShape& s = c.s;
+  CAPTURE(s.c_in);
+  CAPTURE(s.c_out);
+  CAPTURE(s.h);
+  CAPTURE(s.w);
+  CAPTURE(s.kh);
+  CAPTURE(s.kw);
+  CAPTURE(s.stride_h);
+  CAPTURE(s.stride_w);
+  CAPTURE(s.dilation_h);
+  CAPTURE(s.pad_top);
+  CAPTURE(s.pad_left);
+  CAPTURE(s.groups);
+  CAPTURE(c.x_zp);
+  Rng rng(c.seed);
+  const size_t cin_g = s.c_in / s.groups;
+  std::vector<uint8_t> x(s.n * s.c_in * s.h * s.w), w(s.c_out * cin_g * s.kh * s.kw);
+  for (auto& v : x) v = uint8_t(rng.next());
+  for (auto& v : w) v = uint8_t(rng.next());
+  std::vector<int32_t> zp(c.per_channel ? s.c_out : 1);
+  for (auto& z : zp) z = c.w_signed ? (rng.next() % 3 == 0 ? -128 : 0) : (rng.next() % 2 ? 128 : 255);
+  std::vector<int32_t> bias(s.c_out);
+  for (auto& b : bias) b = rng.range(-20000, 20000);
+  auto conv = QConv::create(s, w.data(), c.w_signed, zp.data(), c.per_channel, bias.data());
+  REQUIRE(conv.ok());
+  const size_t oh = conv->out_h(), ow = conv->out_w();
+  REQUIRE(oh == qconv_out_dim(s.h, s.kh, s.stride_h, s.dilation_h, s.pad_top, s.pad_bottom));
+  std::vector<int32_t> acc(s.n * s.c_out * oh * ow);
+  qs8_conv_acc__scalar(s, x.data(), c.x_signed, c.x_zp, w.data(), c.w_signed, zp.data(), c.per_channel, bias.data(),
+                       acc.data());
+  std::vector<float> scale(s.c_out);
+  for (auto& v : scale) v = rng.uniform(0.0001f, 0.004f);
+  QGemmRequantParams p;
+  p.scale = scale.data();
+  p.output_signed = c.seed % 2 == 0;
+  p.zero_point = p.output_signed ? -5 : 133;
+  p.qmin = p.output_signed ? -128 : 0;
+  p.qmax = p.output_signed ? 127 : 255;
+  std::vector<uint8_t> want(acc.size()), got(acc.size(), 0xEE);
+  const size_t planes = s.n * s.c_out, pix = oh * ow;
+  for (size_t pl = 0; pl < planes; ++pl) {
+    QGemmRequantParams pc = p;
+    std::vector<float> sc(pix, scale[pl % s.c_out]);
+    pc.scale = sc.data();
+    qs8_gemm__scalar(1, pix, acc.data() + pl * pix, pix, pc, want.data() + pl * pix, pix);
+  }
+  REQUIRE(conv->run(x.data(), c.x_signed, c.x_zp, p, got.data()).ok());
+  REQUIRE(want == got);
+  // ConvInteger (no bias): a conv built without bias must equal acc - bias.
+  auto conv0 = QConv::create(s, w.data(), c.w_signed, zp.data(), c.per_channel, nullptr);
+  REQUIRE(conv0.ok());
+  std::vector<int32_t> raw(acc.size());
+  REQUIRE(conv0->run_s32(x.data(), c.x_signed, c.x_zp, raw.data()).ok());
+  for (size_t i = 0; i < acc.size(); ++i) REQUIRE(uint32_t(raw[i]) == uint32_t(acc[i]) - uint32_t(bias[(i / pix) % s.c_out]));
+}
+
+}  // namespace
+
+TEST_CASE("qconv: GEMM and depthwise paths equal the reference convolution") {
+  uint64_t seed = 1;
+  Rng pick(99);
+  const size_t kernels[] = {1, 2, 3, 5};
+  for (int t = 0; t < 260; ++t) {
+    ConvCase c;
+    QConvShape& s = c.s;
+    const int kind = t % 4;  // 0 dense, 1 grouped, 2 depthwise, 3 depthwise x2 multiplier
+    s.n = t % 13 == 0 ? 2 : 1;
+    s.kh = kernels[pick.next() % 4];
+    s.kw = t % 5 == 0 ? kernels[pick.next() % 4] : s.kh;
+    s.stride_h = 1 + pick.next() % 3;
+    s.stride_w = t % 3 == 0 ? s.stride_h : 1 + pick.next() % 2;
+    s.dilation_h = t % 7 == 0 ? 2 : 1;
+    s.dilation_w = t % 11 == 0 ? 2 : 1;
+    s.pad_top = pick.next() % 3;
+    s.pad_bottom = pick.next() % 3;
+    s.pad_left = pick.next() % 3;
+    s.pad_right = t % 2 ? s.pad_left : pick.next() % 3;
+    s.h = 1 + pick.next() % 12 + (t % 17 == 0 ? 20 : 0);
+    s.w = 1 + pick.next() % 19 + (t % 19 == 0 ? 30 : 0);
+    const size_t ch = 1 + pick.next() % 6;
+    if (kind == 0) {
+      s.groups = 1;
+      s.c_in = ch;
+      s.c_out = 1 + pick.next() % 17;
+    } else if (kind == 1) {
+      s.groups = 2;
+      s.c_in = 2 * ch;
+      s.c_out = 2 * (1 + pick.next() % 9);
+    } else if (kind == 2) {
+      s.groups = s.c_in = s.c_out = ch + (t % 9 == 0 ? 16 : 0);
+    } else {
+      s.groups = s.c_in = ch;
+      s.c_out = 2 * ch;
+    }
+    if (qconv_out_dim(s.h, s.kh, s.stride_h, s.dilation_h, s.pad_top, s.pad_bottom) == 0 ||
+        qconv_out_dim(s.w, s.kw, s.stride_w, s.dilation_w, s.pad_left, s.pad_right) == 0) {
+      continue;
+    }
+    c.x_signed = t % 2 == 1;
+    c.w_signed = t % 3 != 2;
+    c.per_channel = t % 2 == 0;
+    const int32_t zps_u[] = {0, 255, 128, 17};
+    const int32_t zps_s[] = {-128, 127, 0, -3};
+    c.x_zp = c.x_signed ? zps_s[t % 4] : zps_u[(t / 2) % 4];
+    c.seed = seed++;
+    run_conv_case(c);
+  }
+}
+
+TEST_CASE("qconv: MobileNet-like shapes (1x1, 3x3 depthwise s1/s2, 5x5 depthwise)") {
+  uint64_t seed = 500;
+  auto mk = [&](size_t cin, size_t cout, size_t hw, size_t k, size_t stride, size_t groups) {
+    ConvCase c;
+    c.s.c_in = cin;
+    c.s.c_out = cout;
+    c.s.h = c.s.w = hw;
+    c.s.kh = c.s.kw = k;
+    c.s.stride_h = c.s.stride_w = stride;
+    c.s.pad_top = c.s.pad_left = c.s.pad_bottom = c.s.pad_right = k / 2;
+    c.s.groups = groups;
+    c.x_signed = false;
+    c.w_signed = true;
+    c.per_channel = true;
+    c.x_zp = 3;
+    c.seed = seed++;
+    return c;
+  };
+  run_conv_case(mk(16, 24, 28, 1, 1, 1));
+  run_conv_case(mk(8, 8, 29, 3, 1, 8));
+  run_conv_case(mk(8, 8, 30, 3, 2, 8));
+  run_conv_case(mk(8, 8, 15, 5, 1, 8));
+  run_conv_case(mk(8, 8, 16, 5, 2, 8));
+  run_conv_case(mk(3, 16, 33, 3, 2, 1));
+}
+
+TEST_CASE("QConv::create rejects inconsistent shapes") {
+  const int8_t w[8] = {0};
+  const int32_t zp = 0;
+  QConvShape s;
+  s.c_in = 3;
+  s.c_out = 4;
+  s.h = s.w = 4;
+  s.kh = s.kw = 1;
+  s.groups = 2;  // does not divide c_in
+  CHECK(!QConv::create(s, w, true, &zp, false, nullptr).ok());
+  s.groups = 1;
+  s.kh = s.kw = 7;  // window larger than the input
+  CHECK(!QConv::create(s, w, true, &zp, false, nullptr).ok());
+  s.kh = s.kw = 1;
+  s.stride_h = 0;
+  CHECK(!QConv::create(s, w, true, &zp, false, nullptr).ok());
+}
+
+// ---- int4 block-wise ----------------------------------------------------------------
+
+namespace {
+
+void run_qb4_case(size_t m, size_t k, size_t n, size_t block, bool w_signed, bool with_zp, uint64_t seed) {
+  CAPTURE(m);
+  CAPTURE(k);
+  CAPTURE(n);
+  CAPTURE(block);
+  CAPTURE(w_signed);
+  CAPTURE(with_zp);
+  Rng rng(seed);
+  const size_t blocks = (k + block - 1) / block;
+  std::vector<uint8_t> w4(n * blocks * block / 2);
+  for (auto& v : w4) v = uint8_t(rng.next());
+  std::vector<float> scales(n * blocks);
+  for (auto& s : scales) s = rng.uniform(0.001f, 0.05f);
+  std::vector<uint8_t> zps(n * ((blocks + 1) / 2));
+  for (auto& z : zps) z = uint8_t(rng.next());
+  const uint8_t* zp = with_zp ? zps.data() : nullptr;
+  std::vector<float> a(m * k), bias(n);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = i % 29 == 0 ? 0.0f : rng.uniform(-4.0f, 4.0f);
+  if (m > 1) std::fill(a.begin(), a.begin() + std::min(k, block), 0.0f);  // an all-zero block (scale 1 path)
+  for (auto& b : bias) b = rng.uniform(-1.0f, 1.0f);
+  auto packed = qb4_pack_w(w4.data(), w_signed, k, n, block, scales.data(), zp);
+  REQUIRE(packed.ok());
+  std::vector<float> want(m * n), got(m * n, -1.0f);
+  qb4_gemm_qd8__scalar(w4.data(), w_signed, k, n, block, scales.data(), zp, a.data(), m, k, bias.data(), want.data(), n);
+  REQUIRE(qb4_gemm_dynamic_f32(*packed, a.data(), m, k, bias.data(), got.data(), n).ok());
+  REQUIRE(std::memcmp(want.data(), got.data(), want.size() * 4) == 0);
+  qb4_gemm_f32__scalar(w4.data(), w_signed, k, n, block, scales.data(), zp, a.data(), m, k, bias.data(), want.data(), n);
+  REQUIRE(qb4_gemm_f32(*packed, a.data(), m, k, bias.data(), got.data(), n).ok());
+  REQUIRE(std::memcmp(want.data(), got.data(), want.size() * 4) == 0);
+  // Named error bound for the float path against exact (double) dequantize-and-multiply:
+  // |err| <= 1e-5 * sum |a * w| + 1e-6 (fp32 accumulation over at most a few thousand terms).
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      double exact = bias[j], mag = std::fabs(bias[j]);
+      for (size_t kk = 0; kk < k; ++kk) {
+        const double wv = double(scales[j * blocks + kk / block]) *
+                          qb4_source_value(w4.data(), w_signed, k, block, zp, j, kk);
+        exact += double(a[i * k + kk]) * wv;
+        mag += std::fabs(double(a[i * k + kk]) * wv);
+      }
+      REQUIRE(std::fabs(double(got[i * n + j]) - exact) <= 1e-5 * mag + 1e-6);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("qb4: int4 block-wise GEMV/GEMM equal their references") {
+  uint64_t seed = 1;
+  for (size_t block : {size_t(32), size_t(64), size_t(128)})
+    for (size_t k : {size_t(32), size_t(64), size_t(100), size_t(256), size_t(257)})
+      for (size_t n : {size_t(1), size_t(3), size_t(4), size_t(5), size_t(8), size_t(17)}) {
+        const bool w_signed = seed % 3 == 0;
+        run_qb4_case(seed % 4 == 0 ? 3 : 1, k, n, block, w_signed, !w_signed && seed % 2 == 0, seed);
+        ++seed;
+      }
+  run_qb4_case(1, 4096, 33, 32, false, true, 999);
+  run_qb4_case(2, 4096, 9, 128, true, false, 1000);
+}
+
+TEST_CASE("qb4_pack_w rejects unsupported blocks and inconsistent inputs") {
+  std::vector<uint8_t> w4(64);
+  std::vector<float> sc(4, 0.1f);
+  const uint8_t zp[4] = {0x88, 0x88, 0x88, 0x88};
+  CHECK(!qb4_pack_w(w4.data(), false, 32, 1, 16, sc.data(), nullptr).ok());  // block 16
+  CHECK(!qb4_pack_w(w4.data(), false, 32, 1, 48, sc.data(), nullptr).ok());  // not a multiple of 32
+  CHECK(!qb4_pack_w(w4.data(), true, 32, 1, 32, sc.data(), zp).ok());         // int4 with zero points
+  CHECK(!qb4_pack_w(w4.data(), false, 0, 1, 32, sc.data(), nullptr).ok());
+  sc[0] = NAN;
+  CHECK(!qb4_pack_w(w4.data(), false, 32, 1, 32, sc.data(), nullptr).ok());
+}
+
+}  // namespace wq
+

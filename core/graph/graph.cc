@@ -357,15 +357,35 @@ std::vector<std::pair<std::string, int64_t>> Graph::op_counts() const {
   return out;
 }
 
+namespace {
+
+// Weights held in Constant nodes (paddle2onnx and older exporters put them
+// there instead of in initializers); calls f(numel, bytes) for each.
+template <typename F>
+void for_each_constant_tensor(const std::vector<Node>& nodes, F f) {
+  for (const Node& n : nodes) {
+    if (n.op_type != "Constant" || !n.domain.empty()) continue;
+    const onnx::AttributeProto* a = n.find_attribute("value");
+    if (!a || !a->has_t || !dtype_is_known(a->t.data_type)) continue;
+    const int64_t numel = shape_numel(a->t.dims);
+    if (numel < 0) continue;
+    f(numel, static_cast<int64_t>(dtype_storage_bytes(static_cast<DType>(a->t.data_type), numel)));
+  }
+}
+
+}  // namespace
+
 int64_t Graph::num_parameters() const {
   int64_t n = 0;
   for (const auto& kv : initializers_) n += kv.second.numel();
+  for_each_constant_tensor(nodes_, [&](int64_t numel, int64_t) { n += numel; });
   return n;
 }
 
 int64_t Graph::parameter_bytes() const {
   int64_t n = 0;
   for (const auto& kv : initializers_) n += static_cast<int64_t>(kv.second.nbytes());
+  for_each_constant_tensor(nodes_, [&](int64_t, int64_t bytes) { n += bytes; });
   return n;
 }
 

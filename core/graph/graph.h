@@ -81,8 +81,9 @@ class Graph {
 
   // ---- summary --------------------------------------------------------------
   std::vector<std::pair<std::string, int64_t>> op_counts() const;  // most frequent first
-  int64_t num_parameters() const;   // elements over all initializers
-  int64_t parameter_bytes() const;  // bytes over all initializers
+  // Elements / bytes of all weights: initializers and Constant-node tensors.
+  int64_t num_parameters() const;
+  int64_t parameter_bytes() const;
 
   // ---- mutation (for passes) ---------------------------------------------------
   // Appends a node (name generated if empty). Call validate_and_sort() after a

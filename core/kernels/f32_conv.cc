@@ -10,7 +10,7 @@ namespace wq {
 namespace {
 
 const F32ConvConfig kWasmSimdConfig = {
-    f32_gemm_chw_4x8__wasmsimd_splat, f32_dwconv2d_chw_3x3__wasmsimd, f32_dwconv2d_chw_5x5__wasmsimd,
+    f32_gemm_chw_4x8__wasmsimd_loadsplat, f32_dwconv2d_chw_3x3__wasmsimd, f32_dwconv2d_chw_5x5__wasmsimd,
     f32_dwconv2d_chw__wasmsimd,       "wasmsimd",
 };
 const F32ConvConfig kScalarConfig = {
@@ -18,18 +18,25 @@ const F32ConvConfig kScalarConfig = {
     f32_dwconv2d_chw__scalar, "scalar",
 };
 
-// Pixels per GEMM block: the block of B (K rows x nb pixels, from the input
-// planes or the im2col buffer) should stay in L1/L2 while every 4-channel
-// weight panel sweeps it. Measured in tests/bench/f32_kernels_bench.cc.
-constexpr size_t kBlockBytes = 64 * 1024;
-constexpr size_t kMinBlockPixels = 32;
+// Pixels per GEMM block. The block of B (K rows x nb pixels: input planes for
+// 1x1, the im2col buffer otherwise) stays in cache while every 4-channel weight
+// panel sweeps it. im2col blocks are larger: each im2col row costs a fixed
+// overhead that a longer run amortizes. Measured with
+// tests/bench/f32_kernels_bench.cc (doc/kernels.md).
+constexpr size_t kDirectBlockBytes = 32 * 1024;
+constexpr size_t kDirectMinPixels = 32;
+constexpr size_t kIm2colBlockBytes = 64 * 1024;
+constexpr size_t kIm2colMinPixels = 128;
 constexpr size_t kMaxBlockPixels = 1024;
 // Dimensions above this are rejected before any size arithmetic.
 constexpr size_t kMaxDim = size_t{1} << 30;
 
-size_t block_pixels(size_t k, size_t pixels) {
-  size_t nb = kBlockBytes / (sizeof(float) * (k == 0 ? 1 : k)) / 8 * 8;
-  if (nb < kMinBlockPixels) nb = kMinBlockPixels;
+size_t block_pixels(F32ConvPath path, size_t k, size_t pixels) {
+  const bool direct = path == F32ConvPath::kGemm1x1;
+  const size_t bytes = direct ? kDirectBlockBytes : kIm2colBlockBytes;
+  const size_t min_pixels = direct ? kDirectMinPixels : kIm2colMinPixels;
+  size_t nb = bytes / (sizeof(float) * (k == 0 ? 1 : k)) / 8 * 8;
+  if (nb < min_pixels) nb = min_pixels;
   if (nb > kMaxBlockPixels) nb = kMaxBlockPixels;
   return nb < pixels ? nb : pixels;
 }
@@ -81,7 +88,7 @@ void run_gemm_group(const F32ConvConfig& config, const F32ConvPlan& plan, const 
   const size_t m = p.out_channels / p.groups;
   const size_t k = gemm_k(p);
   const size_t pixels = g.out_h * g.out_w;
-  const size_t nb = block_pixels(k, pixels);
+  const size_t nb = block_pixels(plan.path(), k, pixels);
   const size_t panel = kF32GemmChwMr + k * kF32GemmChwMr;
   const bool direct = plan.path() == F32ConvPath::kGemm1x1;
   for (size_t p0 = 0; p0 < pixels; p0 += nb) {
@@ -183,7 +190,7 @@ size_t f32_conv_scratch_size(const F32ConvPlan& plan, size_t in_h, size_t in_w) 
       return 0;
     case F32ConvPath::kIm2colGemm: {
       const size_t k = gemm_k(plan.params());
-      return k * block_pixels(k, out_h * out_w);
+      return k * block_pixels(plan.path(), k, out_h * out_w);
     }
   }
   return 0;

@@ -139,17 +139,15 @@ WQ_KERNEL_INLINE void store_row_tile(float* out, size_t ox, size_t out_w, v128_t
 // NV vectors of one output row for a KH x KW kernel, stride_w SW, dilation_w 1.
 // rows[ky * SW + r] is phase r of the buffered row for tap row ky.
 template <size_t KH, size_t KW, size_t SW, size_t NV>
-WQ_KERNEL_INLINE void fixed_tile(const float* const (&rows)[KH * SW], const float* w, size_t ox,
+WQ_KERNEL_INLINE void fixed_tile(const float* const (&rows)[KH * SW], const v128_t (&vw)[1 + KH * KW], size_t ox,
                                  const F32Activation& act, float* out, size_t out_w) {
   v128_t acc[NV];
-  const v128_t vbias = wasm_v128_load32_splat(w);
-  for (size_t v = 0; v < NV; ++v) acc[v] = vbias;
+  for (size_t v = 0; v < NV; ++v) acc[v] = vw[0];
   for (size_t ky = 0; ky < KH; ++ky) {
     for (size_t kx = 0; kx < KW; ++kx) {
       const float* p = rows[ky * SW + kx % SW] + kx / SW + ox;
-      const v128_t vw = wasm_v128_load32_splat(w + 1 + ky * KW + kx);
       for (size_t v = 0; v < NV; ++v) {
-        acc[v] = wasm_f32x4_add(acc[v], wasm_f32x4_mul(wasm_v128_load(p + 4 * v), vw));
+        acc[v] = wasm_f32x4_add(acc[v], wasm_f32x4_mul(wasm_v128_load(p + 4 * v), vw[1 + ky * KW + kx]));
       }
     }
   }
@@ -162,6 +160,9 @@ void dwconv_fixed(const F32Conv2dGeometry& g, const float* input, const float* w
                   float* scratch, const F32Activation& act) {
   const Layout l = layout_of(g);
   RowRing ring(g, l, input, scratch);
+  // Bias and weights splatted once per plane (V8 keeps the 3x3 set in registers).
+  v128_t vw[1 + KH * KW];
+  for (size_t t = 0; t < 1 + KH * KW; ++t) vw[t] = wasm_v128_load32_splat(w + t);
   for (size_t oy = 0; oy < g.out_h; ++oy) {
     const int64_t iy0 = first_row(g, oy);
     ring.advance(iy0, iy0 + static_cast<int64_t>((KH - 1) * g.dilation_h));
@@ -172,8 +173,8 @@ void dwconv_fixed(const F32Conv2dGeometry& g, const float* input, const float* w
     }
     float* out = output + oy * g.out_w;
     size_t ox = 0;
-    for (; ox + 8 <= l.out_wp; ox += 8) fixed_tile<KH, KW, SW, 2>(rows, w, ox, act, out, g.out_w);
-    if (ox < l.out_wp) fixed_tile<KH, KW, SW, 1>(rows, w, ox, act, out, g.out_w);
+    for (; ox + 8 <= l.out_wp; ox += 8) fixed_tile<KH, KW, SW, 2>(rows, vw, ox, act, out, g.out_w);
+    if (ox < l.out_wp) fixed_tile<KH, KW, SW, 1>(rows, vw, ox, act, out, g.out_w);
   }
 }
 

@@ -10,7 +10,7 @@ namespace {
 
 // Measured with tests/bench/f32_kernels_bench.cc (doc/kernels.md has the numbers).
 const F32GemmConfig kWasmSimdConfig = {
-    f32_gemm_4x8__wasmsimd_loadsplat, 4, f32_gemm_1x8__wasmsimd_loadsplat, f32_gemm_chw_4x8__wasmsimd_splat,
+    f32_gemm_4x8__wasmsimd_loadsplat, 4, f32_gemm_1x8__wasmsimd_loadsplat, f32_gemm_chw_4x8__wasmsimd_loadsplat,
     "wasmsimd",
 };
 const F32GemmConfig kScalarConfig = {
@@ -21,19 +21,14 @@ const F32GemmKernelInfo kGemmKernels[] = {
     {"f32_gemm__scalar", f32_gemm__scalar, 4},
     {"f32_gemm_1x8__wasmsimd_loadsplat", f32_gemm_1x8__wasmsimd_loadsplat, 1},
     {"f32_gemm_4x8__wasmsimd_loadsplat", f32_gemm_4x8__wasmsimd_loadsplat, 4},
-    {"f32_gemm_5x8__wasmsimd_loadsplat", f32_gemm_5x8__wasmsimd_loadsplat, 5},
     {"f32_gemm_6x8__wasmsimd_loadsplat", f32_gemm_6x8__wasmsimd_loadsplat, 6},
     {"f32_gemm_4x8__wasmsimd_splat", f32_gemm_4x8__wasmsimd_splat, 4},
-    {"f32_gemm_5x8__wasmsimd_splat", f32_gemm_5x8__wasmsimd_splat, 5},
-    {"f32_gemm_6x8__wasmsimd_splat", f32_gemm_6x8__wasmsimd_splat, 6},
 };
 
 const F32GemmChwKernelInfo kGemmChwKernels[] = {
     {"f32_gemm_chw__scalar", f32_gemm_chw__scalar},
     {"f32_gemm_chw_4x8__wasmsimd_splat", f32_gemm_chw_4x8__wasmsimd_splat},
-    {"f32_gemm_chw_4x12__wasmsimd_splat", f32_gemm_chw_4x12__wasmsimd_splat},
     {"f32_gemm_chw_4x8__wasmsimd_loadsplat", f32_gemm_chw_4x8__wasmsimd_loadsplat},
-    {"f32_gemm_chw_4x12__wasmsimd_loadsplat", f32_gemm_chw_4x12__wasmsimd_loadsplat},
 };
 
 // Columns of packed B walked by one sweep over the rows of A: the block
@@ -73,20 +68,19 @@ Result<F32PackedGemm> f32_pack_gemm(size_t k, size_t n, const float* b, size_t l
   return gemm;
 }
 
-void f32_gemm_run(const F32GemmConfig& config, const F32PackedGemm& gemm, size_t m, const float* a,
-                  size_t lda, float* c, size_t ldc) {
-  const size_t k = gemm.k();
-  const size_t n = gemm.n();
+namespace {
+
+void run_packed(const F32GemmConfig& config, const float* packed, size_t k, size_t n, const F32Activation& act,
+                size_t m, const float* a, size_t lda, float* c, size_t ldc) {
   assert(lda >= k && ldc >= n);
   if (m == 0 || n == 0) return;
   constexpr size_t nr = kF32GemmNr;
   const size_t panel_size = nr + k * nr;
   size_t nc_block = kGemmBlockBytes / (sizeof(float) * (k + 1)) / nr * nr;
   if (nc_block < nr) nc_block = nr;
-  const F32Activation& act = gemm.activation();
   for (size_t n0 = 0; n0 < n; n0 += nc_block) {
     const size_t nc = n - n0 < nc_block ? n - n0 : nc_block;
-    const float* w = gemm.packed() + (n0 / nr) * panel_size;
+    const float* w = packed + (n0 / nr) * panel_size;
     for (size_t m0 = 0; m0 < m; m0 += config.gemm_mr) {
       const size_t mr = m - m0 < config.gemm_mr ? m - m0 : config.gemm_mr;
       const F32GemmUkernelFn fn = mr == 1 ? config.gemm1 : config.gemm;
@@ -95,8 +89,33 @@ void f32_gemm_run(const F32GemmConfig& config, const F32PackedGemm& gemm, size_t
   }
 }
 
+}  // namespace
+
+void f32_gemm_run(const F32GemmConfig& config, const F32PackedGemm& gemm, size_t m, const float* a,
+                  size_t lda, float* c, size_t ldc) {
+  run_packed(config, gemm.packed(), gemm.k(), gemm.n(), gemm.activation(), m, a, lda, c, ldc);
+}
+
 void f32_gemm_run(const F32PackedGemm& gemm, size_t m, const float* a, size_t lda, float* c, size_t ldc) {
   f32_gemm_run(f32_gemm_config(), gemm, m, a, lda, c, ldc);
+}
+
+Status f32_gemm_run_unpacked(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b,
+                             size_t ldb, bool b_transposed, float* c, size_t ldc, F32Buffer* scratch) {
+  if (lda < k || ldc < n || (b_transposed ? ldb < k : ldb < n)) {
+    return invalid_argument("f32_gemm_run_unpacked: a row stride is smaller than its row");
+  }
+  if (m == 0 || n == 0) return Status::Ok();
+  if (k > kF32BufferMaxBytes || n > kF32BufferMaxBytes || k > kF32BufferMaxBytes / n) {
+    return out_of_memory("f32_gemm_run_unpacked: B of " + std::to_string(k) + " x " + std::to_string(n) +
+                         " is too large");
+  }
+  F32Buffer local;
+  if (scratch == nullptr) scratch = &local;
+  WQ_RETURN_IF_ERROR(scratch->reserve(f32_pack_gemm_w_size(k, n), "f32_gemm_run_unpacked"));
+  f32_pack_gemm_w(k, n, b, ldb, b_transposed, nullptr, scratch->data());
+  run_packed(f32_gemm_config(), scratch->data(), k, n, F32Activation::none(), m, a, lda, c, ldc);
+  return Status::Ok();
 }
 
 }  // namespace wq

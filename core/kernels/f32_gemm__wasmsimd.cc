@@ -156,11 +156,8 @@ void gemm_splat(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride
 
 WQ_DEFINE_F32_GEMM(f32_gemm_1x8__wasmsimd_loadsplat, gemm_loadsplat, 1)
 WQ_DEFINE_F32_GEMM(f32_gemm_4x8__wasmsimd_loadsplat, gemm_loadsplat, 4)
-WQ_DEFINE_F32_GEMM(f32_gemm_5x8__wasmsimd_loadsplat, gemm_loadsplat, 5)
 WQ_DEFINE_F32_GEMM(f32_gemm_6x8__wasmsimd_loadsplat, gemm_loadsplat, 6)
 WQ_DEFINE_F32_GEMM(f32_gemm_4x8__wasmsimd_splat, gemm_splat, 4)
-WQ_DEFINE_F32_GEMM(f32_gemm_5x8__wasmsimd_splat, gemm_splat, 5)
-WQ_DEFINE_F32_GEMM(f32_gemm_6x8__wasmsimd_splat, gemm_splat, 6)
 
 #undef WQ_DEFINE_F32_GEMM
 

@@ -108,9 +108,7 @@ void gemm_chw(size_t mr, size_t nc, size_t kc, const float* w, const float* b, s
   }
 
 WQ_DEFINE_F32_GEMM_CHW(f32_gemm_chw_4x8__wasmsimd_splat, 2, false)
-WQ_DEFINE_F32_GEMM_CHW(f32_gemm_chw_4x12__wasmsimd_splat, 3, false)
 WQ_DEFINE_F32_GEMM_CHW(f32_gemm_chw_4x8__wasmsimd_loadsplat, 2, true)
-WQ_DEFINE_F32_GEMM_CHW(f32_gemm_chw_4x12__wasmsimd_loadsplat, 3, true)
 
 #undef WQ_DEFINE_F32_GEMM_CHW
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/kernels/qquantize.h"
+#include "core/kernels/simd.h"
 
 namespace wq {
 
@@ -111,14 +112,14 @@ Result<QConv> QConv::create(const QConvShape& s, const void* w, bool w_signed, c
     }
     return c;
   }
-  const size_t k = cin_g * taps;
-  for (size_t g = 0; g < s.groups; ++g) {
-    const void* wg = w_signed ? static_cast<const void*>(static_cast<const int8_t*>(w) + g * cout_g * k)
-                              : static_cast<const void*>(static_cast<const uint8_t*>(w) + g * cout_g * k);
-    const int32_t* zg = w_zp ? (w_zp_per_channel ? w_zp + g * cout_g : w_zp) : nullptr;
-    WQ_ASSIGN_OR_RETURN(QGemmPackedW pw, qgemm_pack_w(wg, w_signed, k, cout_g, 1, k, zg, w_zp_per_channel,
-                                                      bias ? bias + g * cout_g : nullptr));
-    c.group_w_.push_back(std::move(pw));
+  const size_t k = cin_g * taps, kc2 = qgemm_round_up2(k);
+  if (s.c_out > (size_t(1) << 28) / kc2) return invalid_argument("QConv: weight tensor too large");
+  c.w16_.assign(s.c_out * kc2 + 8, 0);
+  c.bias_.assign(s.c_out, 0);
+  for (size_t co = 0; co < s.c_out; ++co) {
+    const int32_t zw = w_zp ? w_zp[w_zp_per_channel ? co : 0] : 0;
+    for (size_t kk = 0; kk < k; ++kk) c.w16_[co * kc2 + kk] = int16_t(load_q8(w, w_signed, co * k + kk) - zw);
+    c.bias_[co] = bias ? bias[co] : 0;
   }
   return c;
 }
@@ -129,32 +130,76 @@ namespace {
 struct RequantOut {
   const QGemmRequantParams* p;
   uint8_t* y;  // same bytes for int8 / uint8
-  using Tile = uint8_t;
-  void gemm(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t rows, size_t co0, Tile* tile,
-            size_t ld) const {
+  // rows [co0, co0 + mr) x pixels [p0, p0 + nc) of one image, row stride `pixels`.
+  void tile(size_t mr, size_t nc, size_t kc2, const int16_t* w_rows, const void* panels, size_t co0,
+            const int32_t* bias, size_t out_offset, size_t pixels) const {
     QGemmRequantParams pp = *p;
     pp.scale = p->scale + co0;
-    qgemm_requant_a16(w, a16, a_stride, rows, pp, tile, ld);
+    pp.scale_per_row = true;
+    pp.row_bias = bias + co0;
+    qgemm_config(QGemmWeightFormat::kInt16).requant[mr - 1](mr, nc, kc2, w_rows, kc2, panels, y + out_offset, pixels,
+                                                             &pp);
   }
-  void put(size_t index, Tile v) const { y[index] = v; }
   void dw_plane(const int32_t* acc, size_t count, size_t co, size_t out_index) const {
-    const int32_t qmin = p->qmin, qmax = p->qmax;
-    requantize_row_qs32(acc, count, p->scale[co], p->zero_point, qmin, qmax, p->output_signed, y + out_index);
+    requantize_row_qs32(acc, count, p->scale[co], p->zero_point, p->qmin, p->qmax, p->output_signed, y + out_index);
   }
 };
 
 struct S32Out {
   int32_t* y;
-  using Tile = int32_t;
-  void gemm(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t rows, size_t, Tile* tile,
-            size_t ld) const {
-    qgemm_s32_a16(w, a16, a_stride, rows, tile, ld);
+  void tile(size_t mr, size_t nc, size_t kc2, const int16_t* w_rows, const void* panels, size_t, const int32_t*,
+            size_t out_offset, size_t pixels) const {
+    qgemm_config(QGemmWeightFormat::kInt16).s32[mr - 1](mr, nc, kc2, w_rows, kc2, panels, y + out_offset, pixels,
+                                                         nullptr);
   }
-  void put(size_t index, Tile v) const { y[index] = v; }
   void dw_plane(const int32_t* acc, size_t count, size_t, size_t out_index) const {
     std::memcpy(y + out_index, acc, count * sizeof(int32_t));
   }
 };
+
+// Writes one 8c2 panel (zero bias header, then k pairs x 8 pixels x 2) for
+// output pixels [p0, p0 + np) from the padded planes. koff[k]: offset of tap k
+// (channel, ki, kj) in the padded group image; kc2 / 2 pairs, odd K padded 0.
+void im2col_panel(const int16_t* xpad, size_t wp, const QConvShape& s, size_t ow, const int32_t* koff, size_t k,
+                  size_t p0, size_t np, int16_t* out) {
+  std::memset(out, 0, 32);  // the panel's int32 bias header
+  int16_t* dst = out + 16;
+  size_t offs[kQGemmNr];
+  for (size_t j = 0; j < kQGemmNr; ++j) {
+    const size_t p = p0 + (j < np ? j : np - 1);
+    offs[j] = (p / ow) * s.stride_h * wp + (p % ow) * s.stride_w;
+  }
+  const bool one_row = np == kQGemmNr && (p0 / ow) == ((p0 + kQGemmNr - 1) / ow);
+  const size_t kc2 = qgemm_round_up2(k);
+  if (one_row && (s.stride_w == 1 || s.stride_w == 2)) {
+    const int16_t* base = xpad + offs[0];
+    for (size_t kk = 0; kk < kc2; kk += 2) {
+      v128_t v0, v1 = wasm_i16x8_splat(0);
+      if (s.stride_w == 1) {
+        v0 = wasm_v128_load(base + koff[kk]);
+        if (kk + 1 < k) v1 = wasm_v128_load(base + koff[kk + 1]);
+      } else {
+        const int16_t* b0 = base + koff[kk];
+        v0 = wasm_i16x8_shuffle(wasm_v128_load(b0), wasm_v128_load(b0 + 8), 0, 2, 4, 6, 8, 10, 12, 14);
+        if (kk + 1 < k) {
+          const int16_t* b1 = base + koff[kk + 1];
+          v1 = wasm_i16x8_shuffle(wasm_v128_load(b1), wasm_v128_load(b1 + 8), 0, 2, 4, 6, 8, 10, 12, 14);
+        }
+      }
+      wasm_v128_store(dst, wasm_i16x8_shuffle(v0, v1, 0, 8, 1, 9, 2, 10, 3, 11));
+      wasm_v128_store(dst + 8, wasm_i16x8_shuffle(v0, v1, 4, 12, 5, 13, 6, 14, 7, 15));
+      dst += 16;
+    }
+    return;
+  }
+  for (size_t kk = 0; kk < kc2; kk += 2) {
+    for (size_t j = 0; j < kQGemmNr; ++j) {
+      dst[2 * j] = xpad[offs[j] + size_t(koff[kk])];
+      dst[2 * j + 1] = kk + 1 < k ? xpad[offs[j] + size_t(koff[kk + 1])] : int16_t(0);
+    }
+    dst += 16;
+  }
+}
 
 }  // namespace
 
@@ -163,39 +208,42 @@ Status QConv::run_impl(const void* x, bool x_signed, int32_t x_zp, Out& out) con
   const QConvShape& s = s_;
   const size_t oh = oh_, ow = ow_, pixels = oh * ow;
   const size_t cin_g = s.c_in / s.groups, cout_g = s.c_out / s.groups;
-  auto xval = [&](size_t idx) -> int16_t { return int16_t(load_q8(x, x_signed, idx) - x_zp); };
+  // Zero-padded int16 planes (x - zp); the width covers every vector read.
+  const size_t ph = s.pad_top + s.h + s.pad_bottom;
+  const size_t ow_r = (ow + 7) / 8 * 8;
+  const size_t pw = std::max(s.pad_left + s.w + s.pad_right, s.stride_w * ow_r + s.kw * s.dilation_w) +
+                    kQDwconvPlaneSlack;
+  const size_t planes = depthwise_ ? 1 : cin_g;
+  if (pw > (size_t(1) << 28) / std::max<size_t>(ph * planes, 1)) return out_of_memory("QConv: padded input too large");
+  auto xpad = alloc_array<int16_t>(planes * ph * pw);
+  if (!xpad) return out_of_memory("QConv: cannot allocate the padded input");
+  std::memset(xpad.get(), 0, planes * ph * pw * sizeof(int16_t));
+  auto fill_plane = [&](size_t src_plane, int16_t* dst) {
+    for (size_t i = 0; i < s.h; ++i) {
+      int16_t* row = dst + (s.pad_top + i) * pw + s.pad_left;
+      const size_t src = src_plane * s.h * s.w + i * s.w;
+      if (x_signed) {
+        qgemm_pack_a_q8(static_cast<const int8_t*>(x) + src, true, 1, s.w, s.w, x_zp, row, 0);
+      } else {
+        qgemm_pack_a_q8(static_cast<const uint8_t*>(x) + src, false, 1, s.w, s.w, x_zp, row, 0);
+      }
+      // An odd width writes one 0 past the row: right padding or slack, 0 anyway.
+    }
+  };
 
   if (depthwise_) {
-    // Zero-padded int16 plane per channel; width covers every vector read.
-    const size_t ow_r = (ow + 7) / 8 * 8;
-    const size_t pw = std::max(s.pad_left + s.w + s.pad_right, s.stride_w * ow_r + s.kw * s.dilation_w) +
-                      kQDwconvPlaneSlack;
-    const size_t ph = s.pad_top + s.h + s.pad_bottom;
-    if (pw > (size_t(1) << 28) / std::max<size_t>(ph, 1)) return out_of_memory("QConv: depthwise plane too large");
-    auto plane = alloc_array<int16_t>(ph * pw);
     auto acc = alloc_array<int32_t>(pixels);
-    if (!plane || !acc) return out_of_memory("QConv: cannot allocate depthwise scratch");
-    std::memset(plane.get(), 0, ph * pw * sizeof(int16_t));
+    if (!acc) return out_of_memory("QConv: cannot allocate depthwise scratch");
     const bool fast = s.dilation_h == 1 && s.dilation_w == 1 && (s.stride_w == 1 || s.stride_w == 2);
     for (size_t n = 0; n < s.n; ++n) {
       for (size_t c = 0; c < s.c_in; ++c) {
-        const size_t base = (n * s.c_in + c) * s.h * s.w;
-        for (size_t i = 0; i < s.h; ++i) {
-          int16_t* row = plane.get() + (s.pad_top + i) * pw + s.pad_left;
-          if (x_signed) {
-            qgemm_pack_a_q8(static_cast<const int8_t*>(x) + base + i * s.w, true, 1, s.w, s.w, x_zp, row, 0);
-          } else {
-            qgemm_pack_a_q8(static_cast<const uint8_t*>(x) + base + i * s.w, false, 1, s.w, s.w, x_zp, row, 0);
-          }
-          // qgemm_pack_a_q8 zero-pads odd rows by one element: that lands in
-          // the right padding (or slack) and is 0 anyway.
-        }
+        fill_plane(n * s.c_in + c, xpad.get());
         const QDwconvChannel ch{dw_w_.data() + c * s.kh * s.kw, dw_bias_[c]};
         if (fast) {
-          qs8_dwconv_tappair__wasmsimd_dot16x2(plane.get(), pw, s.kh, s.kw, s.stride_h, s.stride_w, oh, ow, ch,
+          qs8_dwconv_tappair__wasmsimd_dot16x2(xpad.get(), pw, s.kh, s.kw, s.stride_h, s.stride_w, oh, ow, ch,
                                                acc.get());
         } else {
-          qs8_dwconv__scalar(plane.get(), pw, s.kh, s.kw, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, oh, ow,
+          qs8_dwconv__scalar(xpad.get(), pw, s.kh, s.kw, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w, oh, ow,
                              ch, acc.get());
         }
         out.dw_plane(acc.get(), pixels, c, (n * s.c_out + c) * pixels);
@@ -205,55 +253,30 @@ Status QConv::run_impl(const void* x, bool x_signed, int32_t x_zp, Out& out) con
   }
 
   const size_t k = cin_g * s.kh * s.kw, kc2 = qgemm_round_up2(k);
-  // Pixels per chunk: the int16 im2col chunk stays around 128 KB.
-  size_t pc = std::max<size_t>(kQGemmMr, (64 * 1024 / kc2) / kQGemmMr * kQGemmMr);
-  pc = std::min(pc, (pixels + kQGemmMr - 1) / kQGemmMr * kQGemmMr);
-  auto a16 = alloc_array<int16_t>(pc * kc2 + 8);
-  auto tile = alloc_array<typename Out::Tile>(pc * cout_g);
-  if (!a16 || !tile) return out_of_memory("QConv: cannot allocate im2col scratch");
-  const bool pointwise = s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_top == 0 &&
-                         s.pad_left == 0 && s.pad_bottom == 0 && s.pad_right == 0;
+  std::vector<int32_t> koff(kc2);
+  for (size_t ci = 0, kk = 0; ci < cin_g; ++ci)
+    for (size_t ki = 0; ki < s.kh; ++ki)
+      for (size_t kj = 0; kj < s.kw; ++kj) koff[kk++] = int32_t((ci * ph + ki * s.dilation_h) * pw + kj * s.dilation_w);
+  // Pixels per block: the block's panels stay around 96 KB (L2) while every
+  // 4-channel row tile of the weights streams over them.
+  const size_t panel_elems = 16 + kc2 * kQGemmNr;  // int16 per panel
+  size_t pb = std::max<size_t>(1, (96 * 1024 / 2) / panel_elems) * kQGemmNr;
+  pb = std::min(pb, ow_r * oh);
+  auto panels = alloc_array<int16_t>((pb / kQGemmNr) * panel_elems + 8);
+  if (!panels) return out_of_memory("QConv: cannot allocate im2col panels");
   for (size_t n = 0; n < s.n; ++n) {
     for (size_t g = 0; g < s.groups; ++g) {
-      const size_t xbase = (n * s.c_in + g * cin_g) * s.h * s.w;
-      for (size_t p0 = 0; p0 < pixels; p0 += pc) {
-        const size_t rows = std::min(pc, pixels - p0);
-        int16_t* A = a16.get();
-        if (pointwise) {
-          // A[p][ci] = x[ci][p] - zp: a transpose.
-          for (size_t ci = 0; ci < cin_g; ++ci) {
-            const size_t src = xbase + ci * s.h * s.w + p0;
-            for (size_t r = 0; r < rows; ++r) A[r * kc2 + ci] = xval(src + r);
-          }
-        } else {
-          for (size_t r = 0; r < rows; ++r) {
-            const size_t p = p0 + r, y = p / ow, xo = p % ow;
-            int16_t* dst = A + r * kc2;
-            for (size_t ci = 0; ci < cin_g; ++ci) {
-              for (size_t ki = 0; ki < s.kh; ++ki) {
-                const int64_t ih = int64_t(y * s.stride_h + ki * s.dilation_h) - int64_t(s.pad_top);
-                if (ih < 0 || ih >= int64_t(s.h)) {
-                  std::memset(dst, 0, s.kw * sizeof(int16_t));
-                  dst += s.kw;
-                  continue;
-                }
-                const size_t rowbase = xbase + (ci * s.h + size_t(ih)) * s.w;
-                for (size_t kj = 0; kj < s.kw; ++kj) {
-                  const int64_t iw = int64_t(xo * s.stride_w + kj * s.dilation_w) - int64_t(s.pad_left);
-                  *dst++ = (iw < 0 || iw >= int64_t(s.w)) ? int16_t(0) : xval(rowbase + size_t(iw));
-                }
-              }
-            }
-          }
+      for (size_t ci = 0; ci < cin_g; ++ci) fill_plane(n * s.c_in + g * cin_g + ci, xpad.get() + ci * ph * pw);
+      for (size_t p0 = 0; p0 < pixels; p0 += pb) {
+        const size_t nc = std::min(pb, pixels - p0);
+        for (size_t q = 0; q < nc; q += kQGemmNr) {
+          im2col_panel(xpad.get(), pw, s, ow, koff.data(), k, p0 + q, std::min(kQGemmNr, nc - q),
+                       panels.get() + (q / kQGemmNr) * panel_elems);
         }
-        if (k & 1) {
-          for (size_t r = 0; r < rows; ++r) A[r * kc2 + k] = 0;
-        }
-        out.gemm(group_w_[g], A, kc2, rows, g * cout_g, tile.get(), cout_g);
-        // [rows x cout_g] -> NCHW.
-        for (size_t co = 0; co < cout_g; ++co) {
-          const size_t ybase = (n * s.c_out + g * cout_g + co) * pixels + p0;
-          for (size_t r = 0; r < rows; ++r) out.put(ybase + r, tile[r * cout_g + co]);
+        for (size_t co = 0; co < cout_g; co += kQGemmMr) {
+          const size_t mr = std::min(kQGemmMr, cout_g - co), co_abs = g * cout_g + co;
+          out.tile(mr, nc, kc2, w16_.data() + co_abs * kc2, panels.get(), co_abs, bias_.data(),
+                   (n * s.c_out + co_abs) * pixels + p0, pixels);
         }
       }
     }

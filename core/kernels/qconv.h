@@ -6,12 +6,17 @@
 //   is exactly the activation zero point, as ONNX requires). Stride 1 and 2 with
 //   dilation 1 use the dot16x2 "tap pair" kernel (two horizontal taps per
 //   i32x4.dot_i16x8_s); other strides / dilations use the generic kernel.
-// * everything else: im2col into the int16 GEMM A operand (one row per output
-//   pixel, K = C_in/groups * kh * kw, padding 0), the qs8 GEMM per group, and a
-//   transpose of the [pixels x C_out] tile back to NCHW.
+// * everything else: Y[co][p] = sum_k W[co][k] * col[k][p] per group, with the
+//   weights as the GEMM's int16 A operand (rows = output channels, packed once
+//   in create(): w - w_zp) and im2col built per run straight into the kernel's
+//   8c2 panel layout (8 output pixels x k pairs) from a zero-padded int16 copy
+//   of the input (x - x_zp, so padding is exactly the zero point). Output rows
+//   are output channels, so tiles land in NCHW directly; the per-channel scale
+//   and bias use the GEMM's per-row epilogue. Eight pixels in one output row
+//   with stride 1 or 2 fill a panel with vector loads; others are gathered.
 //
-// Weights are packed once in create(): int8 [C_out, C_in/groups, kh, kw] with
-// per-tensor or per-output-channel zero points and an optional int32 bias.
+// Weights: int8 [C_out, C_in/groups, kh, kw] with per-tensor or
+// per-output-channel zero points and an optional int32 bias.
 //
 // Owner: q8k.
 #pragma once
@@ -62,8 +67,9 @@ class QConv {
   QConvShape s_;
   size_t oh_ = 0, ow_ = 0;
   bool depthwise_ = false;
-  // GEMM path: one packed matrix per group (K x C_out/groups).
-  std::vector<QGemmPackedW> group_w_;
+  // GEMM path: int16 weight rows [C_out][kc2] (w - zp, zero pad), int32 bias.
+  std::vector<int16_t> w16_;
+  std::vector<int32_t> bias_;
   // Depthwise path: per channel kh*kw weights (w - zp) as int16 pairs ready to
   // splat, plus the int32 bias.
   std::vector<int16_t> dw_w_;

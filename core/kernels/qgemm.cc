@@ -67,7 +67,13 @@ void qs8_gemm__scalar(size_t m, size_t n, const int32_t* acc, size_t ldacc, cons
                       size_t ldc) {
   for (size_t i = 0; i < m; ++i) {
     for (size_t j = 0; j < n; ++j) {
-      const int32_t q = requantize_fp32(acc[i * ldacc + j], p.scale[j], p.zero_point, p.qmin, p.qmax);
+      int32_t a = acc[i * ldacc + j];
+      float s = p.scale[j];
+      if (p.scale_per_row) {
+        s = p.scale[i];
+        if (p.row_bias) a = int32_t(uint32_t(a) + uint32_t(p.row_bias[i]));
+      }
+      const int32_t q = requantize_fp32(a, s, p.zero_point, p.qmin, p.qmax);
       if (p.output_signed) {
         static_cast<int8_t*>(c)[i * ldc + j] = int8_t(q);
       } else {
@@ -264,7 +270,12 @@ void qgemm_requant_a16(const QGemmPackedW& w, const int16_t* a16, size_t a_strid
   uint8_t* yb = static_cast<uint8_t*>(y);
   drive(w, m, [&](size_t m0, size_t mr, size_t n0, size_t nc) {
     QGemmRequantParams pp = p;
-    pp.scale = p.scale + n0;
+    if (p.scale_per_row) {
+      pp.scale = p.scale + m0;
+      pp.row_bias = p.row_bias ? p.row_bias + m0 : nullptr;
+    } else {
+      pp.scale = p.scale + n0;
+    }
     cfg.requant[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, w.panel(n0), yb + m0 * ldy + n0, ldy, &pp);
   });
 }

@@ -52,11 +52,16 @@ inline size_t qgemm_round_up2(size_t k) { return (k + 1) & ~size_t(1); }
 // ---- epilogue parameters ----------------------------------------------------
 
 // Static quantization: out = clamp(round_half_even(float(acc) * scale[n]) + zp, qmin, qmax).
+// With scale_per_row (NCHW convolution computes W x im2col, so the output
+// channel is the row): out = clamp(round_half_even(float(acc + row_bias[m]) *
+// scale[m]) + zp, ...), scale and row_bias indexed by the row of the call.
 struct QGemmRequantParams {
-  const float* scale = nullptr;  // one per output column of the call (nc entries)
+  const float* scale = nullptr;  // one per output column of the call (nc entries), or per row
   int32_t zero_point = 0;
   int32_t qmin = 0, qmax = 255;  // output range after zp, narrowed by fused Relu/Clip
   bool output_signed = false;    // int8 vs uint8 storage
+  bool scale_per_row = false;
+  const int32_t* row_bias = nullptr;  // per row (scale_per_row only), or nullptr
 };
 
 // Dynamic quantization: out = float(acc) * (a_scale[m] * w_scale[n]) + bias[n].

@@ -85,17 +85,30 @@ struct QGemmRequantEpilogue {
   template <size_t MR>
   WQ_QGEMM_INLINE void store(v128_t (*acc)[2], size_t n0, size_t nb) {
     const RequantFp32 rq(1.0f, p->zero_point, p->qmin, p->qmax);
-    float sbuf[kQGemmNr];
-    const float* s = p->scale + n0;
-    if (nb < kQGemmNr) {
-      std::memcpy(sbuf, s, nb * sizeof(float));
-      for (size_t j = nb; j < kQGemmNr; ++j) sbuf[j] = 0.0f;
-      s = sbuf;
+    v128_t s0, s1;
+    if (!p->scale_per_row) {
+      float sbuf[kQGemmNr];
+      const float* s = p->scale + n0;
+      if (nb < kQGemmNr) {
+        std::memcpy(sbuf, s, nb * sizeof(float));
+        for (size_t j = nb; j < kQGemmNr; ++j) sbuf[j] = 0.0f;
+        s = sbuf;
+      }
+      s0 = wasm_v128_load(s);
+      s1 = wasm_v128_load(s + 4);
     }
-    const v128_t s0 = wasm_v128_load(s), s1 = wasm_v128_load(s + 4);
     for (size_t i = 0; i < MR; ++i) {
-      const v128_t q0 = rq.apply(acc[i][0], s0);
-      const v128_t q1 = rq.apply(acc[i][1], s1);
+      v128_t a0 = acc[i][0], a1 = acc[i][1];
+      if (p->scale_per_row) {
+        s0 = s1 = wasm_f32x4_splat(p->scale[i]);
+        if (p->row_bias) {
+          const v128_t b = wasm_i32x4_splat(p->row_bias[i]);
+          a0 = wasm_i32x4_add(a0, b);
+          a1 = wasm_i32x4_add(a1, b);
+        }
+      }
+      const v128_t q0 = rq.apply(a0, s0);
+      const v128_t q1 = rq.apply(a1, s1);
       const v128_t w16 = wasm_i16x8_narrow_i32x4(q0, q1);
       const v128_t b = p->output_signed ? wasm_i8x16_narrow_i16x8(w16, w16) : wasm_u8x16_narrow_i16x8(w16, w16);
       uint8_t* dst = c + i * cm_stride + n0;

@@ -267,7 +267,9 @@ Result<Tensor> read_tensor_pb(const std::string& path) {
   void* mem = std::aligned_alloc(64, (size / 64 + 1) * 64);
   if (!mem) return out_of_memory("cannot allocate " + std::to_string(size) + " bytes for '" + path + "'");
   std::shared_ptr<const void> owner(mem, [](const void* q) { std::free(const_cast<void*>(q)); });
-  if (size && std::fread(mem, 1, size, f) != size) return invalid_argument("short read from tensor file '" + path + "'");
+  if (size && std::fread(mem, 1, size, f) != size) {
+    return invalid_argument("short read from tensor file '" + path + "'");
+  }
   const uint8_t* data = static_cast<const uint8_t*>(mem);
   auto proto = onnx::parse_tensor(data, size, owner);
   if (!proto.ok()) return proto.status().with_context("tensor file '" + path + "': ");

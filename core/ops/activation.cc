@@ -359,12 +359,12 @@ Result<std::unique_ptr<OpKernel>> make_isinf(const KernelInit& init) {
 
 void register_activation_ops(OpRegistry& r) {
   constexpr int kMin = kMinSupportedOpset;
-  add_unary<FloatTypes, ExpOp>(r, "Exp", kMin);
-  add_unary<FloatTypes, LogOp>(r, "Log", kMin);
-  add_unary<FloatTypes, SqrtOp>(r, "Sqrt", kMin);
-  add_unary<FloatTypes, ReciprocalOp>(r, "Reciprocal", kMin);
-  add_unary<FloatTypes, FloorOp>(r, "Floor", kMin);
-  add_unary<FloatTypes, CeilOp>(r, "Ceil", kMin);
+  add_unary<FloatTypes, ExpOp>(r, "Exp", 6);
+  add_unary<FloatTypes, LogOp>(r, "Log", 6);
+  add_unary<FloatTypes, SqrtOp>(r, "Sqrt", 6);
+  add_unary<FloatTypes, ReciprocalOp>(r, "Reciprocal", 6);
+  add_unary<FloatTypes, FloorOp>(r, "Floor", 6);
+  add_unary<FloatTypes, CeilOp>(r, "Ceil", 6);
   add_unary<FloatTypes, RoundOp>(r, "Round", 11);
   add_unary<FloatTypes, ErfOp>(r, "Erf", 9);
   add_unary<FloatTypes, SinOp>(r, "Sin", kMin);
@@ -378,26 +378,26 @@ void register_activation_ops(OpRegistry& r) {
   add_unary<FloatTypes, AsinhOp>(r, "Asinh", 9);
   add_unary<FloatTypes, AcoshOp>(r, "Acosh", 9);
   add_unary<FloatTypes, AtanhOp>(r, "Atanh", 9);
-  add_unary<FloatTypes, TanhOp>(r, "Tanh", kMin);
-  add_unary<FloatTypes, SigmoidOp>(r, "Sigmoid", kMin);
-  add_unary<FloatTypes, SoftplusOp>(r, "Softplus", kMin);
-  add_unary<FloatTypes, SoftsignOp>(r, "Softsign", kMin);
+  add_unary<FloatTypes, TanhOp>(r, "Tanh", 6);
+  add_unary<FloatTypes, SigmoidOp>(r, "Sigmoid", 6);
+  add_unary<FloatTypes, SoftplusOp>(r, "Softplus", 1);
+  add_unary<FloatTypes, SoftsignOp>(r, "Softsign", 1);
   add_unary<FloatTypes, MishOp>(r, "Mish", 18);
   // Relu gained signed integer types at 14; accepting them earlier is harmless.
-  add_unary<SignedTypes, ReluOp>(r, "Relu", kMin);
-  add_unary<SignedTypes, NegOp>(r, "Neg", kMin);
-  add_unary<NumericTypes, AbsOp>(r, "Abs", kMin);
+  add_unary<SignedTypes, ReluOp>(r, "Relu", 6);
+  add_unary<SignedTypes, NegOp>(r, "Neg", 6);
+  add_unary<NumericTypes, AbsOp>(r, "Abs", 6);
   add_unary<NumericTypes, SignOp>(r, "Sign", 9);
-  add_unary<FloatTypes, LeakyReluOp>(r, "LeakyRelu", kMin);
-  add_unary<FloatTypes, EluOp>(r, "Elu", kMin);
+  add_unary<FloatTypes, LeakyReluOp>(r, "LeakyRelu", 6);
+  add_unary<FloatTypes, EluOp>(r, "Elu", 6);
   add_unary<FloatTypes, CeluOp>(r, "Celu", 12);
-  add_unary<FloatTypes, SeluOp>(r, "Selu", kMin);
+  add_unary<FloatTypes, SeluOp>(r, "Selu", 6);
   add_unary<FloatTypes, ThresholdedReluOp>(r, "ThresholdedRelu", 10);
-  add_unary<FloatTypes, HardSigmoidOp>(r, "HardSigmoid", kMin);
+  add_unary<FloatTypes, HardSigmoidOp>(r, "HardSigmoid", 6);
   add_unary<FloatTypes, HardSwishOp>(r, "HardSwish", 14);
   add_unary<NumericTypes, ShrinkOp>(r, "Shrink", 9);
   add_unary<FloatTypes, GeluOp>(r, "Gelu", 20);
-  r.add("", "Clip", kMin, 10, make_clip6);
+  r.add("", "Clip", 6, 10, make_clip6);
   r.add("", "Clip", 11, kMaxSupportedOpset, make_clip11);
   r.add("", "IsNaN", 9, kMaxSupportedOpset, [](const KernelInit& init) -> Result<std::unique_ptr<OpKernel>> {
     return std::unique_ptr<OpKernel>(new IsNaNKernel(init));

@@ -81,7 +81,7 @@ Result<std::unique_ptr<OpKernel>> make_cast_like(const KernelInit& init) {
 }  // namespace
 
 void register_cast_ops(OpRegistry& r) {
-  r.add("", "Cast", kMinSupportedOpset, kMaxSupportedOpset, make_cast);
+  r.add("", "Cast", 6, kMaxSupportedOpset, make_cast);
   r.add("", "CastLike", 15, kMaxSupportedOpset, make_cast_like);
 }
 

@@ -261,7 +261,9 @@ class ConvTransposeKernel : public detail::NodeKernel {
       const bool same = a.auto_pad == detail::AutoPad::kSameUpper || a.auto_pad == detail::AutoPad::kSameLower;
       if (!out_spatial.empty() || same) {
         const int64_t out = !out_spatial.empty() ? out_spatial[i] : in * s;
-        const int64_t total = full - out;
+        // A requested output larger than the full result is not negative
+        // padding: the extra tail positions just receive no contributions.
+        const int64_t total = std::max<int64_t>(0, full - out);
         if (a.auto_pad == detail::AutoPad::kSameUpper) {
           g.pad_begin[i] = total / 2;
           g.pad_end[i] = total - total / 2;
@@ -301,8 +303,8 @@ Result<std::unique_ptr<OpKernel>> make_conv_transpose(const KernelInit& init) {
 }  // namespace
 
 void register_conv_ops(OpRegistry& r) {
-  r.add("", "Conv", kMinSupportedOpset, kMaxSupportedOpset, make_conv);
-  r.add("", "ConvTranspose", kMinSupportedOpset, kMaxSupportedOpset, make_conv_transpose);
+  r.add("", "Conv", 1, kMaxSupportedOpset, make_conv);
+  r.add("", "ConvTranspose", 1, kMaxSupportedOpset, make_conv_transpose);
 }
 
 }  // namespace wq

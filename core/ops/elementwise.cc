@@ -349,9 +349,10 @@ class VariadicKernel : public detail::NodeKernel {
   }
 };
 
+// Versions 6 required equal shapes; 8 added broadcasting, a superset.
 template <typename Types, typename Op, bool kMean = false>
 void add_variadic(OpRegistry& r, const char* name) {
-  r.add("", name, kMinSupportedOpset, kMaxSupportedOpset, [](const KernelInit& init) -> Result<std::unique_ptr<OpKernel>> {
+  r.add("", name, 6, kMaxSupportedOpset, [](const KernelInit& init) -> Result<std::unique_ptr<OpKernel>> {
     return std::unique_ptr<OpKernel>(new VariadicKernel<Types, Op, kMean>(init));
   });
 }
@@ -377,7 +378,7 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("", "Mod", 10, kMax, make_mod);
   r.add("", "BitShift", 11, kMax, make_bitshift);
   r.add("", "Pow", kMin, kMax, detail::simple_factory<PowKernel>());
-  r.add("", "Not", kMin, kMax, detail::simple_factory<NotKernel>());
+  r.add("", "Not", 1, kMax, detail::simple_factory<NotKernel>());
   r.add("", "Where", 9, kMax, detail::simple_factory<WhereKernel>());
   add_variadic<NumericTypes, MaxOp>(r, "Max");
   add_variadic<NumericTypes, MinOp>(r, "Min");

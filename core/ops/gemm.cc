@@ -122,7 +122,7 @@ class MatMulKernel : public detail::NodeKernel {
 
 void register_gemm_ops(OpRegistry& r) {
   r.add("", "Gemm", kMinSupportedOpset, kMaxSupportedOpset, make_gemm);
-  r.add("", "MatMul", kMinSupportedOpset, kMaxSupportedOpset, detail::simple_factory<MatMulKernel>());
+  r.add("", "MatMul", 1, kMaxSupportedOpset, detail::simple_factory<MatMulKernel>());
 }
 
 }  // namespace wq

@@ -208,7 +208,9 @@ class LayerNormKernel : public detail::NodeKernel {
     };
     WQ_ASSIGN_OR_RETURN(std::vector<int64_t> scale_strides, param_strides(scale, "Scale"));
     std::vector<int64_t> bias_strides;
-    if (bias) WQ_ASSIGN_OR_RETURN(bias_strides, param_strides(bias, "B"));
+    if (bias) {
+      WQ_ASSIGN_OR_RETURN(bias_strides, param_strides(bias, "B"));
+    }
 
     return detail::visit_dtype<FloatTypes>(x->dtype(), where() + "X", [&](auto tag) -> Status {
       using T = decltype(tag);
@@ -396,12 +398,12 @@ Result<std::unique_ptr<OpKernel>> make_softmax(const KernelInit& init) {
 void register_normalization_ops(OpRegistry& r) {
   constexpr int kMin = kMinSupportedOpset, kMax = kMaxSupportedOpset;
   r.add("", "BatchNormalization", kMin, kMax, make_batch_norm);
-  r.add("", "InstanceNormalization", kMin, kMax, make_instance_norm);
+  r.add("", "InstanceNormalization", 6, kMax, make_instance_norm);
   r.add("", "LayerNormalization", 17, kMax, make_layer_norm);
-  r.add("", "LRN", kMin, kMax, make_lrn);
-  r.add("", "Softmax", kMin, kMax, make_softmax<SoftmaxKind::kSoftmax>);
-  r.add("", "LogSoftmax", kMin, kMax, make_softmax<SoftmaxKind::kLogSoftmax>);
-  r.add("", "Hardmax", kMin, kMax, make_softmax<SoftmaxKind::kHardmax>);
+  r.add("", "LRN", 1, kMax, make_lrn);
+  r.add("", "Softmax", 1, kMax, make_softmax<SoftmaxKind::kSoftmax>);
+  r.add("", "LogSoftmax", 1, kMax, make_softmax<SoftmaxKind::kLogSoftmax>);
+  r.add("", "Hardmax", 1, kMax, make_softmax<SoftmaxKind::kHardmax>);
 }
 
 }  // namespace wq

@@ -194,12 +194,12 @@ class GlobalPoolKernel : public detail::NodeKernel {
 }  // namespace
 
 void register_pool_ops(OpRegistry& r) {
-  constexpr int kMin = kMinSupportedOpset, kMax = kMaxSupportedOpset;
-  r.add("", "MaxPool", kMin, kMax, make_pool<PoolKind::kMax>);
-  r.add("", "AveragePool", kMin, kMax, make_pool<PoolKind::kAverage>);
-  r.add("", "LpPool", kMin, kMax, make_pool<PoolKind::kLp>);
-  r.add("", "GlobalAveragePool", kMin, kMax, detail::simple_factory<GlobalPoolKernel<PoolKind::kAverage>>());
-  r.add("", "GlobalMaxPool", kMin, kMax, detail::simple_factory<GlobalPoolKernel<PoolKind::kMax>>());
+  constexpr int kMax = kMaxSupportedOpset;
+  r.add("", "MaxPool", 1, kMax, make_pool<PoolKind::kMax>);
+  r.add("", "AveragePool", 1, kMax, make_pool<PoolKind::kAverage>);
+  r.add("", "LpPool", 2, kMax, make_pool<PoolKind::kLp>);
+  r.add("", "GlobalAveragePool", 1, kMax, detail::simple_factory<GlobalPoolKernel<PoolKind::kAverage>>());
+  r.add("", "GlobalMaxPool", 1, kMax, detail::simple_factory<GlobalPoolKernel<PoolKind::kMax>>());
 }
 
 }  // namespace wq

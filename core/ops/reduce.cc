@@ -72,8 +72,9 @@ struct AxesSpec {
 Result<std::vector<int64_t>> resolve_axes(const AxesSpec& spec, const KernelContext& ctx, int64_t rank,
                                           const std::string& where, bool* noop) {
   std::vector<int64_t> axes = spec.attr;
-  if (spec.from_input && ctx.num_inputs() > 1 && ctx.input(1))
+  if (spec.from_input && ctx.num_inputs() > 1 && ctx.input(1)) {
     WQ_ASSIGN_OR_RETURN(axes, detail::tensor_to_int64s(*ctx.input(1), where + "axes"));
+  }
   *noop = axes.empty() && spec.noop_with_empty_axes;
   if (axes.empty()) {
     for (int64_t d = 0; d < rank; ++d) axes.push_back(d);
@@ -145,6 +146,9 @@ Result<std::unique_ptr<OpKernel>> make_reduce(const KernelInit& init) {
   WQ_ASSIGN_OR_RETURN(int64_t keep, int_attr(init, "keepdims", 1));
   spec.keepdims = keep != 0;
   if (init.opset() >= kAxesInputSince) {
+    if (init.has_attr("axes"))
+      return invalid_model(init.context() + "axes is an input from opset " + std::to_string(kAxesInputSince) +
+                           ", not an attribute");
     spec.from_input = true;
     WQ_ASSIGN_OR_RETURN(int64_t noop, int_attr(init, "noop_with_empty_axes", 0));
     spec.noop_with_empty_axes = noop != 0;
@@ -241,8 +245,9 @@ class TopKKernel : public detail::NodeKernel {
       using T = decltype(tag);
       WQ_ASSIGN_OR_RETURN(Tensor* values, ctx.allocate_output(0, x->dtype(), out));
       Tensor* indices = nullptr;
-      if (ctx.num_outputs() > 1 && ctx.has_output(1))
+      if (ctx.num_outputs() > 1 && ctx.has_output(1)) {
         WQ_ASSIGN_OR_RETURN(indices, ctx.allocate_output(1, DType::kInt64, out));
+      }
       std::vector<int64_t> order(static_cast<size_t>(n));
       std::vector<Compute<T>> row(static_cast<size_t>(n));
       for (int64_t o = 0; o < outer; ++o)
@@ -335,20 +340,20 @@ Result<std::unique_ptr<OpKernel>> make_cumsum(const KernelInit& init) {
 }  // namespace
 
 void register_reduce_ops(OpRegistry& r) {
-  constexpr int kMin = kMinSupportedOpset, kMax = kMaxSupportedOpset;
-  r.add("", "ReduceSum", kMin, kMax, make_reduce<ReduceKind::kSum, 13>);
-  r.add("", "ReduceMean", kMin, kMax, make_reduce<ReduceKind::kMean, 18>);
-  r.add("", "ReduceMax", kMin, kMax, make_reduce<ReduceKind::kMax, 18>);
-  r.add("", "ReduceMin", kMin, kMax, make_reduce<ReduceKind::kMin, 18>);
-  r.add("", "ReduceProd", kMin, kMax, make_reduce<ReduceKind::kProd, 18>);
-  r.add("", "ReduceL1", kMin, kMax, make_reduce<ReduceKind::kL1, 18>);
-  r.add("", "ReduceL2", kMin, kMax, make_reduce<ReduceKind::kL2, 18>);
-  r.add("", "ReduceLogSum", kMin, kMax, make_reduce<ReduceKind::kLogSum, 18>);
-  r.add("", "ReduceLogSumExp", kMin, kMax, make_reduce<ReduceKind::kLogSumExp, 18>);
-  r.add("", "ReduceSumSquare", kMin, kMax, make_reduce<ReduceKind::kSumSquare, 18>);
-  r.add("", "ArgMax", kMin, kMax, make_arg<true>);
-  r.add("", "ArgMin", kMin, kMax, make_arg<false>);
-  r.add("", "TopK", kMin, kMax, make_topk);
+  constexpr int kMax = kMaxSupportedOpset;
+  r.add("", "ReduceSum", 1, kMax, make_reduce<ReduceKind::kSum, 13>);
+  r.add("", "ReduceMean", 1, kMax, make_reduce<ReduceKind::kMean, 18>);
+  r.add("", "ReduceMax", 1, kMax, make_reduce<ReduceKind::kMax, 18>);
+  r.add("", "ReduceMin", 1, kMax, make_reduce<ReduceKind::kMin, 18>);
+  r.add("", "ReduceProd", 1, kMax, make_reduce<ReduceKind::kProd, 18>);
+  r.add("", "ReduceL1", 1, kMax, make_reduce<ReduceKind::kL1, 18>);
+  r.add("", "ReduceL2", 1, kMax, make_reduce<ReduceKind::kL2, 18>);
+  r.add("", "ReduceLogSum", 1, kMax, make_reduce<ReduceKind::kLogSum, 18>);
+  r.add("", "ReduceLogSumExp", 1, kMax, make_reduce<ReduceKind::kLogSumExp, 18>);
+  r.add("", "ReduceSumSquare", 1, kMax, make_reduce<ReduceKind::kSumSquare, 18>);
+  r.add("", "ArgMax", 1, kMax, make_arg<true>);
+  r.add("", "ArgMin", 1, kMax, make_arg<false>);
+  r.add("", "TopK", 1, kMax, make_topk);
   r.add("", "CumSum", 11, kMax, make_cumsum);
 }
 

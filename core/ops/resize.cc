@@ -34,24 +34,30 @@ struct ResizeAttrs {
   bool has_roi_sizes = true;
 };
 
+// One axis of a resize: input length, output length, scale, and the
+// unrounded output length the coordinate formulas use (in * scale when scales
+// are given, as the ONNX reference does; the integer size otherwise).
+struct AxisResize {
+  int64_t in_len, out_len;
+  double scale, out_len_f, roi_lo = 0, roi_hi = 1;
+};
+
 // Input coordinate of output index o along one axis.
-double source_coord(const ResizeAttrs& a, int64_t o, int64_t in_len, int64_t out_len, double scale, double roi_lo,
-                    double roi_hi) {
-  const double x = static_cast<double>(o);
+double source_coord(const ResizeAttrs& a, int64_t o, const AxisResize& ax) {
+  const double x = static_cast<double>(o), in = static_cast<double>(ax.in_len), out = ax.out_len_f;
   switch (a.coord) {
-    case Coord::kHalfPixel: return (x + 0.5) / scale - 0.5;
-    case Coord::kPytorchHalfPixel: return out_len > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
-    case Coord::kAlignCorners:
-      return out_len == 1 ? 0.0 : x * static_cast<double>(in_len - 1) / static_cast<double>(out_len - 1);
-    case Coord::kAsymmetric: return x / scale;
-    case Coord::kTfHalfPixelForNn: return (x + 0.5) / scale;
+    case Coord::kHalfPixel: return (x + 0.5) / ax.scale - 0.5;
+    case Coord::kPytorchHalfPixel: return out > 1 ? (x + 0.5) / ax.scale - 0.5 : 0.0;
+    case Coord::kAlignCorners: return out == 1 ? 0.0 : x * (in - 1) / (out - 1);
+    case Coord::kAsymmetric: return x / ax.scale;
+    case Coord::kTfHalfPixelForNn: return (x + 0.5) / ax.scale;
     case Coord::kTfCropAndResize:
-      return out_len > 1 ? roi_lo * (in_len - 1) + x * (roi_hi - roi_lo) * (in_len - 1) / static_cast<double>(out_len - 1)
-                         : 0.5 * (roi_lo + roi_hi) * (in_len - 1);
+      return out > 1 ? ax.roi_lo * (in - 1) + x * (ax.roi_hi - ax.roi_lo) * (in - 1) / (out - 1)
+                     : 0.5 * (ax.roi_lo + ax.roi_hi) * (in - 1);
     case Coord::kHalfPixelSymmetric: {
-      const double adj = static_cast<double>(out_len) / (scale * static_cast<double>(in_len));
-      const double center = static_cast<double>(in_len) / 2;
-      return center * (1 - adj) + (x + 0.5) / scale - 0.5;
+      const double adj = static_cast<double>(ax.out_len) / out;
+      const double center = in / 2;
+      return center * (1 - adj) + (x + 0.5) / ax.scale - 0.5;
     }
   }
   return x;
@@ -116,8 +122,10 @@ class ResizeKernel : public detail::NodeKernel {
       WQ_ASSIGN_OR_RETURN(axes, detail::normalize_axes(axes, rank, where() + "axes"));
     }
     const size_t na = axes.size();
-    // Per-axis scale, output size and roi, over the full rank.
-    std::vector<double> scale(rank, 1.0), roi_lo(rank, 0.0), roi_hi(rank, 1.0);
+    // Per-axis geometry over the full rank; unlisted axes stay as they are.
+    std::vector<AxisResize> geo(rank);
+    for (int64_t d = 0; d < rank; ++d)
+      geo[d] = AxisResize{x->dim(d), x->dim(d), 1.0, static_cast<double>(x->dim(d))};
     Shape out = x->shape();
     auto input = [&](size_t i) -> const Tensor* {
       const Tensor* t = i < ctx.num_inputs() ? ctx.input(i) : nullptr;
@@ -147,8 +155,10 @@ class ResizeKernel : public detail::NodeKernel {
         const float size = std::floor(static_cast<float>(x->dim(axes[i])) * static_cast<float>(scales_in[i]));
         if (!(size <= static_cast<float>(kMaxTensorBytes)))
           return out_of_memory(where() + "resized axis " + std::to_string(axes[i]) + " is too large");
-        out[axes[i]] = static_cast<int64_t>(size);
-        scale[axes[i]] = scales_in[i];
+        AxisResize& g = geo[axes[i]];
+        g.out_len = out[axes[i]] = static_cast<int64_t>(size);
+        g.scale = scales_in[i];
+        g.out_len_f = static_cast<double>(g.in_len) * scales_in[i];
       }
     } else {
       if (sizes_in.size() != na)
@@ -156,8 +166,10 @@ class ResizeKernel : public detail::NodeKernel {
                                 std::to_string(na) + " axes");
       for (size_t i = 0; i < na; ++i) {
         if (sizes_in[i] < 0) return invalid_argument(where() + "sizes must be non-negative");
-        out[axes[i]] = static_cast<int64_t>(sizes_in[i]);
-        scale[axes[i]] = x->dim(axes[i]) > 0 ? sizes_in[i] / static_cast<double>(x->dim(axes[i])) : 1.0;
+        AxisResize& g = geo[axes[i]];
+        g.out_len = out[axes[i]] = static_cast<int64_t>(sizes_in[i]);
+        g.out_len_f = sizes_in[i];
+        g.scale = g.in_len > 0 ? sizes_in[i] / static_cast<double>(g.in_len) : 1.0;
       }
     }
     if (a_.coord == Coord::kTfCropAndResize) {
@@ -166,16 +178,16 @@ class ResizeKernel : public detail::NodeKernel {
       WQ_ASSIGN_OR_RETURN(std::vector<double> roi, detail::tensor_to_doubles(*r, where() + "roi"));
       if (roi.size() != 2 * na) return invalid_argument(where() + "roi must have 2 values per axis");
       for (size_t i = 0; i < na; ++i) {
-        roi_lo[axes[i]] = roi[i];
-        roi_hi[axes[i]] = roi[i + na];
+        geo[axes[i]].roi_lo = roi[i];
+        geo[axes[i]].roi_hi = roi[i + na];
       }
     }
     WQ_RETURN_IF_ERROR(detail::check_output_size(out, x->dtype(), where()));
     for (int64_t d = 0; d < rank; ++d)
       if (x->dim(d) == 0 && out[d] > 0) return invalid_argument(where() + "cannot resize an empty axis");
 
-    if (a_.mode == Mode::kNearest) return run_nearest(ctx, *x, out, scale, roi_lo, roi_hi);
-    return run_interp(ctx, *x, out, scale, roi_lo, roi_hi);
+    if (a_.mode == Mode::kNearest) return run_nearest(ctx, *x, out, geo);
+    return run_interp(ctx, *x, out, geo);
   }
 
  private:
@@ -183,21 +195,20 @@ class ResizeKernel : public detail::NodeKernel {
     return a_.coord == Coord::kTfCropAndResize && (c < 0 || c > static_cast<double>(in_len - 1));
   }
 
-  Status run_nearest(KernelContext& ctx, const Tensor& x, const Shape& out, const std::vector<double>& scale,
-                     const std::vector<double>& roi_lo, const std::vector<double>& roi_hi) {
+  Status run_nearest(KernelContext& ctx, const Tensor& x, const Shape& out, const std::vector<AxisResize>& geo) {
     const size_t rank = x.rank();
     std::vector<std::vector<int64_t>> maps(rank);
     for (size_t d = 0; d < rank; ++d) {
       const int64_t n = x.dim(d);
       for (int64_t o = 0; o < out[d]; ++o) {
-        const double c = source_coord(a_, o, n, out[d], scale[d], roi_lo[d], roi_hi[d]);
+        const double c = source_coord(a_, o, geo[d]);
         if (extrapolates(c, n)) {
           maps[d].push_back(-1);
           continue;
         }
         // Clamping first keeps the float -> int conversion in range for extreme scales.
         const double cc = std::clamp(c, -1.0, static_cast<double>(n));
-        maps[d].push_back(std::clamp<int64_t>(nearest_index(a_.nearest, cc, scale[d] < 1.0), 0, n - 1));
+        maps[d].push_back(std::clamp<int64_t>(nearest_index(a_.nearest, cc, geo[d].scale < 1.0), 0, n - 1));
       }
     }
     WQ_ASSIGN_OR_RETURN(Tensor* y, ctx.allocate_output(0, x.dtype(), out));
@@ -209,8 +220,7 @@ class ResizeKernel : public detail::NodeKernel {
     });
   }
 
-  Status run_interp(KernelContext& ctx, const Tensor& x, const Shape& out, const std::vector<double>& scale,
-                    const std::vector<double>& roi_lo, const std::vector<double>& roi_hi) {
+  Status run_interp(KernelContext& ctx, const Tensor& x, const Shape& out, const std::vector<AxisResize>& geo) {
     return detail::visit_dtype<detail::FloatTypes>(x.dtype(), where() + "input", [&](auto tag) -> Status {
       using T = decltype(tag);
       Shape cur = x.shape();
@@ -222,7 +232,7 @@ class ResizeKernel : public detail::NodeKernel {
         std::vector<std::vector<Tap>> taps(static_cast<size_t>(m));
         bool identity = n == m;
         for (int64_t o = 0; o < m; ++o) {
-          const double c = source_coord(a_, o, n, m, scale[d], roi_lo[d], roi_hi[d]);
+          const double c = source_coord(a_, o, geo[d]);
           if (!extrapolates(c, n)) taps[o] = interp_taps(a_, c, n);  // empty taps: extrapolation value
           identity = identity && c == static_cast<double>(o);
         }

@@ -232,7 +232,9 @@ class DropoutKernel : public detail::NodeKernel {
       if (training->dtype() != DType::kBool || training->numel() != 1)
         return invalid_argument(where() + "training_mode must be a bool scalar");
       double r = attr_ratio_;
-      if (ratio) WQ_ASSIGN_OR_RETURN(r, detail::scalar_as_double(*ratio, where() + "ratio"));
+      if (ratio) {
+        WQ_ASSIGN_OR_RETURN(r, detail::scalar_as_double(*ratio, where() + "ratio"));
+      }
       if (training->data<bool>()[0] && r != 0.0)
         return unsupported(where() + "training_mode=true with ratio " + std::to_string(r) +
                            " (random dropout) is not supported");
@@ -264,7 +266,9 @@ Result<std::unique_ptr<OpKernel>> make_dropout(const KernelInit& init) {
   if (training && training->dtype() == DType::kBool && training->numel() == 1 && training->data<bool>()[0]) {
     double r = 0.5;  // the default when the ratio input is absent
     const Tensor* rt = init.num_inputs() > 1 ? init.constant_input(1) : nullptr;
-    if (rt) WQ_ASSIGN_OR_RETURN(r, detail::scalar_as_double(*rt, init.context() + "ratio"));
+    if (rt) {
+      WQ_ASSIGN_OR_RETURN(r, detail::scalar_as_double(*rt, init.context() + "ratio"));
+    }
     const bool ratio_known = rt || !init.has_input(1);
     if (ratio_known && r != 0.0)
       return unsupported(init.context() + "training_mode=true (random dropout) is not supported");
@@ -481,15 +485,15 @@ Result<std::unique_ptr<OpKernel>> make_eyelike(const KernelInit& init) {
 
 void register_shape_ops(OpRegistry& r) {
   constexpr int kMin = kMinSupportedOpset, kMax = kMaxSupportedOpset;
-  r.add("", "Reshape", kMin, kMax, make_reshape);
-  r.add("", "Flatten", kMin, kMax, make_flatten);
-  r.add("", "Squeeze", kMin, kMax, make_axes_op<SqueezeKernel>);
-  r.add("", "Unsqueeze", kMin, kMax, make_axes_op<UnsqueezeKernel>);
-  r.add("", "Identity", kMin, kMax, detail::simple_factory<IdentityKernel>());
+  r.add("", "Reshape", 5, kMax, make_reshape);
+  r.add("", "Flatten", 1, kMax, make_flatten);
+  r.add("", "Squeeze", 1, kMax, make_axes_op<SqueezeKernel>);
+  r.add("", "Unsqueeze", 1, kMax, make_axes_op<UnsqueezeKernel>);
+  r.add("", "Identity", 1, kMax, detail::simple_factory<IdentityKernel>());
   r.add("", "Dropout", kMin, kMax, make_dropout);
-  r.add("", "Shape", kMin, kMax, make_shape);
-  r.add("", "Size", kMin, kMax, detail::simple_factory<SizeKernel>());
-  r.add("", "Constant", kMin, kMax, make_constant);
+  r.add("", "Shape", 1, kMax, make_shape);
+  r.add("", "Size", 1, kMax, detail::simple_factory<SizeKernel>());
+  r.add("", "Constant", 1, kMax, make_constant);
   r.add("", "ConstantOfShape", 9, kMax, make_constant_of_shape);
   r.add("", "Range", 11, kMax, detail::simple_factory<RangeKernel>());
   r.add("", "EyeLike", 9, kMax, make_eyelike);

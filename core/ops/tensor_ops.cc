@@ -197,8 +197,9 @@ class SplitKernel : public detail::NodeKernel {
     WQ_ASSIGN_OR_RETURN(int64_t axis, detail::normalize_axis(axis_, rank, where() + "axis"));
     const int64_t dim = x->dim(axis), n = static_cast<int64_t>(ctx.num_outputs());
     std::vector<int64_t> sizes = split_attr_;
-    if (split_input_ && ctx.num_inputs() > 1 && ctx.input(1))
+    if (split_input_ && ctx.num_inputs() > 1 && ctx.input(1)) {
       WQ_ASSIGN_OR_RETURN(sizes, detail::tensor_to_int64s(*ctx.input(1), where() + "split"));
+    }
     if (sizes.empty()) {
       if (n <= 0) return invalid_model(where() + "no outputs");
       const int64_t part = (dim + n - 1) / n;
@@ -835,17 +836,17 @@ Result<std::unique_ptr<OpKernel>> make_trilu(const KernelInit& init) {
 }  // namespace
 
 void register_tensor_ops(OpRegistry& r) {
-  constexpr int kMin = kMinSupportedOpset, kMax = kMaxSupportedOpset;
-  r.add("", "Transpose", kMin, kMax, make_transpose);
-  r.add("", "DepthToSpace", kMin, kMax, make_depth_space<true>);
-  r.add("", "SpaceToDepth", kMin, kMax, make_depth_space<false>);
-  r.add("", "Concat", kMin, kMax, make_concat);
-  r.add("", "Split", kMin, kMax, make_split);
-  r.add("", "Slice", kMin, kMax, make_slice);
+  constexpr int kMax = kMaxSupportedOpset;
+  r.add("", "Transpose", 1, kMax, make_transpose);
+  r.add("", "DepthToSpace", 1, kMax, make_depth_space<true>);
+  r.add("", "SpaceToDepth", 1, kMax, make_depth_space<false>);
+  r.add("", "Concat", 4, kMax, make_concat);
+  r.add("", "Split", 2, kMax, make_split);
+  r.add("", "Slice", 1, kMax, make_slice);
   r.add("", "Expand", 8, kMax, detail::simple_factory<ExpandKernel>());
-  r.add("", "Tile", kMin, kMax, detail::simple_factory<TileKernel>());
-  r.add("", "Pad", kMin, kMax, make_pad);
-  r.add("", "Gather", kMin, kMax, make_axis_op<GatherKernel>);
+  r.add("", "Tile", 6, kMax, detail::simple_factory<TileKernel>());
+  r.add("", "Pad", 2, kMax, make_pad);
+  r.add("", "Gather", 1, kMax, make_axis_op<GatherKernel>);
   r.add("", "GatherElements", 11, kMax, make_axis_op<GatherElementsKernel>);
   r.add("", "GatherND", 11, kMax, make_gather_nd);
   r.add("", "Scatter", 9, 10, make_scatter_elements);  // deprecated alias

@@ -11,16 +11,21 @@
 //   node --no-experimental-fetch /tmp/f32_kernels_bench.js
 // (run both from the repository root). Pass a substring to run only matching rows.
 //
-// Each row reports the best of several timed batches (the machine is shared,
-// so the best time is the least disturbed one) as milliseconds per call and
+// Each row reports the best of several timed batches, in process CPU time
+// (under Node: process.cpuUsage), as milliseconds per call and
 // GFLOP/s counting a multiply-add as 2 FLOPs (padding taps included for conv,
 // as onnxruntime counts them).
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
+
+#if defined(__EMSCRIPTEN__)
+#include <emscripten.h>  // EM_ASM: CPU time from Node (benchmark only; core/ never includes this)
+#endif
 
 #include "core/kernels/f32_conv.h"
 #include "core/kernels/f32_gemm.h"
@@ -28,8 +33,19 @@
 namespace wq {
 namespace {
 
+// CPU time of this process, not wall time: the machine is shared, and time
+// spent descheduled would otherwise be charged to the kernel.
 double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#if defined(__EMSCRIPTEN__)
+  return EM_ASM_DOUBLE({
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  });
+#else
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+#endif
 }
 
 // Best seconds per call of fn over `reps` batches of >= min_batch seconds.

@@ -229,17 +229,25 @@ TEST_CASE("graph: summary counts ops and parameters") {
   m.graph.output.push_back(value_info("y", DType::kFloat32, {2, 3}));
   m.graph.initializer.push_back(test::float_initializer("b", {3}, {1, 2, 3}));
   m.graph.initializer.push_back(test::float_initializer("s", {2, 3}, {1, 2, 3, 4, 5, 6}));
+  // Weights in a Constant node count as parameters too.
+  onnx::NodeProto k = node("Constant", {}, {"k"}, "k");
+  onnx::AttributeProto value;
+  value.name = "value";
+  value.type = onnx::AttributeProto::TENSOR;
+  value.has_t = true;
+  value.t = test::float_initializer("", {2, 2}, {1, 2, 3, 4});
+  k.attribute.push_back(value);
   m.graph.node = {node("Add", {"x", "b"}, {"t1"}, "a1"), node("Relu", {"t1"}, {"t2"}, "r1"),
                   node("Mul", {"t2", "s"}, {"t3"}, "m1"), node("Relu", {"t3"}, {"t4"}, "r2"),
-                  node("Relu", {"t4"}, {"y"}, "r3")};
+                  node("Relu", {"t4"}, {"y"}, "r3"), k};
   Result<Graph> g = Graph::from_proto(m);
   REQUIRE_MESSAGE(g.ok(), g.status().to_string());
   auto counts = g.value().op_counts();
-  REQUIRE(counts.size() == 3);
+  REQUIRE(counts.size() == 4);
   CHECK(counts[0] == std::make_pair(std::string("Relu"), int64_t{3}));
   CHECK(counts[1].second == 1);
-  CHECK(g.value().num_parameters() == 9);
-  CHECK(g.value().parameter_bytes() == 36);
+  CHECK(g.value().num_parameters() == 9 + 4);
+  CHECK(g.value().parameter_bytes() == 36 + 16);
 }
 
 TEST_CASE("graph: save -> load round trip keeps structure, data and metadata") {

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -272,6 +273,44 @@ TEST_CASE("f32_gemm_run (scalar and fast) matches the definition") {
   }
 }
 
+TEST_CASE("f32_gemm_run_unpacked matches the definition and reuses its scratch") {
+  Lcg rng(6);
+  F32Buffer scratch;
+  struct Shape {
+    size_t m, n, k;
+    bool b_transposed;
+  };
+  for (const Shape& s : {Shape{80, 80, 30, true}, Shape{1, 17, 65, false}, Shape{33, 9, 1, true}, Shape{5, 130, 257, false},
+                         Shape{7, 3, 0, false}}) {
+    const size_t lda = s.k + 2, ldc = s.n + 1, ldb = (s.b_transposed ? s.k : s.n) + 3;
+    const std::vector<float> a = rng.vec(s.m * lda, -2.0f, 2.0f);
+    const std::vector<float> b = rng.vec((s.b_transposed ? s.n : s.k) * ldb, -1.0f, 1.0f);
+    std::vector<float> c(s.m * ldc, kGuard);
+    REQUIRE(f32_gemm_run_unpacked(s.m, s.n, s.k, a.data(), lda, b.data(), ldb, s.b_transposed, c.data(), ldc,
+                                  &scratch)
+                .ok());
+    Checker check("f32_gemm_run_unpacked m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) +
+                  " k=" + std::to_string(s.k));
+    for (size_t i = 0; i < s.m; ++i) {
+      for (size_t j = 0; j < ldc; ++j) {
+        if (j >= s.n) {
+          check.expect_equal(c[i * ldc + j], kGuard, i * ldc + j);
+          continue;
+        }
+        Exact e;
+        for (size_t kk = 0; kk < s.k; ++kk) {
+          e.add(a[i * lda + kk], s.b_transposed ? b[j * ldb + kk] : b[kk * ldb + j]);
+        }
+        check.expect_near(c[i * ldc + j], e.sum, tolerance(s.k, e, F32Activation::none()), i * ldc + j);
+      }
+    }
+    REQUIRE(check.bad() == 0);
+  }
+  std::vector<float> x(16, 1.0f);
+  CHECK(f32_gemm_run_unpacked(2, 4, 4, x.data(), 3, x.data(), 4, false, x.data(), 4, &scratch).code() ==
+        StatusCode::kInvalidArgument);
+}
+
 TEST_CASE("f32_pack_gemm rejects bad arguments") {
   std::vector<float> b(12, 1.0f);
   CHECK(f32_pack_gemm(3, 4, b.data(), 3, false, nullptr, F32Activation::none()).status().code() ==
@@ -280,8 +319,8 @@ TEST_CASE("f32_pack_gemm rejects bad arguments") {
         StatusCode::kInvalidArgument);
   CHECK(f32_pack_gemm(3, 4, nullptr, 4, false, nullptr, F32Activation::none()).status().code() ==
         StatusCode::kInvalidArgument);
-  CHECK(f32_pack_gemm(size_t{1} << 40, size_t{1} << 40, b.data(), size_t{1} << 40, false, nullptr,
-                      F32Activation::none())
+  const size_t huge = std::numeric_limits<size_t>::max() / 4;
+  CHECK(f32_pack_gemm(huge, huge, b.data(), huge, false, nullptr, F32Activation::none())
             .status()
             .code() == StatusCode::kOutOfMemory);
   CHECK(f32_pack_gemm(3, 4, b.data(), 4, false, nullptr, F32Activation::none()).ok());

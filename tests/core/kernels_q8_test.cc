@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -705,6 +707,218 @@ TEST_CASE("qb4_pack_w rejects unsupported blocks and inconsistent inputs") {
   CHECK(!qb4_pack_w(w4.data(), false, 0, 1, 32, sc.data(), nullptr).ok());
   sc[0] = NAN;
   CHECK(!qb4_pack_w(w4.data(), false, 32, 1, 32, sc.data(), nullptr).ok());
+}
+
+// ---- onnxruntime oracle vectors (tests/data/q8_oracle, made by generate.mjs) ---------
+
+namespace {
+
+struct OracleTensor {
+  int dtype = 0;
+  std::vector<int64_t> dims;
+  std::vector<uint8_t> bytes;
+  template <typename T>
+  const T* as() const { return reinterpret_cast<const T*>(bytes.data()); }
+  size_t numel() const {
+    size_t n = 1;
+    for (int64_t d : dims) n *= size_t(d);
+    return n;
+  }
+  template <typename T>
+  T scalar() const {
+    T v;
+    std::memcpy(&v, bytes.data(), sizeof(T));
+    return v;
+  }
+};
+
+#ifndef WQ_SOURCE_DIR
+#define WQ_SOURCE_DIR "."
+#endif
+
+std::map<std::string, OracleTensor> load_oracle(const std::string& name) {
+  std::map<std::string, OracleTensor> out;
+  const std::string path = std::string(WQ_SOURCE_DIR) + "/tests/data/q8_oracle/" + name;
+  std::ifstream f(path, std::ios::binary);
+  REQUIRE_MESSAGE(f.good(), "missing oracle file " << path);
+  std::vector<uint8_t> buf((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  size_t o = 0;
+  auto need = [&](size_t n) { REQUIRE_MESSAGE(o + n <= buf.size(), "truncated oracle file " << path); };
+  auto u8 = [&]() { need(1); return buf[o++]; };
+  auto u32 = [&]() { need(4); uint32_t v; std::memcpy(&v, &buf[o], 4); o += 4; return v; };
+  need(4);
+  REQUIRE(std::memcmp(buf.data(), "WQO1", 4) == 0);
+  o = 4;
+  const uint32_t count = u32();
+  for (uint32_t i = 0; i < count; ++i) {
+    const size_t len = u8();
+    need(len);
+    std::string tname(reinterpret_cast<const char*>(&buf[o]), len);
+    o += len;
+    OracleTensor t;
+    t.dtype = u8();
+    const size_t rank = u8();
+    for (size_t r = 0; r < rank; ++r) {
+      need(8);
+      int64_t d;
+      std::memcpy(&d, &buf[o], 8);
+      o += 8;
+      t.dims.push_back(d);
+    }
+    const uint32_t nbytes = u32();
+    need(nbytes);
+    t.bytes.assign(buf.begin() + long(o), buf.begin() + long(o + nbytes));
+    o += nbytes;
+    out[tname] = std::move(t);
+  }
+  return out;
+}
+
+constexpr int kOnnxUInt8 = 2, kOnnxInt8 = 3;
+
+int32_t q8_scalar(const OracleTensor& t) {
+  return t.dtype == kOnnxInt8 ? int32_t(t.scalar<int8_t>()) : int32_t(t.scalar<uint8_t>());
+}
+
+std::vector<int64_t> attr_or(const std::map<std::string, OracleTensor>& o, const std::string& name,
+                             std::vector<int64_t> fallback) {
+  auto it = o.find("attr." + name);
+  if (it == o.end()) return fallback;
+  return std::vector<int64_t>(it->second.as<int64_t>(), it->second.as<int64_t>() + it->second.numel());
+}
+
+}  // namespace
+
+TEST_CASE("oracle: QuantizeLinear matches onnxruntime (ties, saturation, NaN, per-axis)") {
+  for (const char* file : {"quantize_u8.bin", "quantize_s8.bin"}) {
+    CAPTURE(file);
+    auto o = load_oracle(file);
+    const OracleTensor& x = o.at("in.x");
+    const float s = o.at("in.s").scalar<float>();
+    const int32_t z = q8_scalar(o.at("in.z"));
+    std::vector<uint8_t> y(x.numel());
+    if (o.at("in.z").dtype == kOnnxInt8) {
+      quantize_row_qs8(x.as<float>(), x.numel(), s, z, reinterpret_cast<int8_t*>(y.data()));
+    } else {
+      quantize_row_qu8(x.as<float>(), x.numel(), s, z, y.data());
+    }
+    const OracleTensor& want = o.at("out.y");
+    for (size_t i = 0; i < y.size(); ++i) {
+      CAPTURE(i);
+      CAPTURE(x.as<float>()[i]);
+      REQUIRE(int(y[i]) == int(want.bytes[i]));
+    }
+  }
+  auto o = load_oracle("quantize_axis.bin");
+  const OracleTensor& s = o.at("in.s");
+  const OracleTensor& z = o.at("in.z");
+  QuantParams p = QuantParams::per_channel(DType::kUInt8, std::vector<float>(s.as<float>(), s.as<float>() + 3),
+                                           {z.as<uint8_t>()[0], z.as<uint8_t>()[1], z.as<uint8_t>()[2]},
+                                           int(attr_or(o, "axis", {1})[0]));
+  std::vector<uint8_t> y(30);
+  REQUIRE(quantize_linear(o.at("in.x").as<float>(), {2, 3, 5}, p, y.data()).ok());
+  CHECK(y == o.at("out.y").bytes);
+}
+
+TEST_CASE("oracle: DynamicQuantizeLinear matches onnxruntime (scale bits, zero point, data)") {
+  for (const char* file : {"dql_mixed.bin", "dql_positive.bin", "dql_zero.bin"}) {
+    CAPTURE(file);
+    auto o = load_oracle(file);
+    const OracleTensor& x = o.at("in.x");
+    std::vector<uint8_t> y(x.numel());
+    float scale;
+    uint8_t zp;
+    dynamic_quantize_linear_qu8(x.as<float>(), x.numel(), y.data(), &scale, &zp);
+    const float want_scale = o.at("out.y_scale").scalar<float>();
+    CHECK(std::memcmp(&scale, &want_scale, 4) == 0);
+    CHECK(int(zp) == int(o.at("out.y_zero_point").scalar<uint8_t>()));
+    CHECK(y == o.at("out.y").bytes);
+  }
+}
+
+TEST_CASE("oracle: MatMulInteger matches onnxruntime") {
+  auto o = load_oracle("matmulinteger.bin");
+  const OracleTensor &a = o.at("in.a"), &b = o.at("in.b"), &bz = o.at("in.bz");
+  const size_t m = size_t(a.dims[0]), k = size_t(a.dims[1]), n = size_t(b.dims[1]);
+  std::vector<int32_t> zps(n);
+  for (size_t j = 0; j < n; ++j) zps[j] = bz.as<int8_t>()[j];
+  for (int fmt : {-1, 1}) {
+    auto packed = qgemm_pack_w(b.as<int8_t>(), true, k, n, n, 1, zps.data(), true, nullptr, fmt);
+    REQUIRE(packed.ok());
+    std::vector<int32_t> y(m * n);
+    REQUIRE(qgemm_s32(*packed, a.as<uint8_t>(), false, m, k, q8_scalar(o.at("in.az")), y.data(), n).ok());
+    const OracleTensor& want = o.at("out.y");
+    REQUIRE(std::memcmp(y.data(), want.bytes.data(), want.bytes.size()) == 0);
+  }
+}
+
+TEST_CASE("oracle: QLinearMatMul matches onnxruntime (u8s8, u8u8, s8s8)") {
+  for (const char* file : {"qlinearmatmul_u8s8.bin", "qlinearmatmul_u8u8.bin", "qlinearmatmul_s8s8.bin"}) {
+    CAPTURE(file);
+    auto o = load_oracle(file);
+    const OracleTensor &a = o.at("in.a"), &b = o.at("in.b");
+    const size_t m = size_t(a.dims[0]), k = size_t(a.dims[1]), n = size_t(b.dims[1]);
+    const bool a_signed = a.dtype == kOnnxInt8, b_signed = b.dtype == kOnnxInt8;
+    const bool y_signed = o.at("in.yz").dtype == kOnnxInt8;
+    const int32_t bz = q8_scalar(o.at("in.bz"));
+    const float scale = requant_scale(o.at("in.as").scalar<float>(), o.at("in.bs").scalar<float>(),
+                                      o.at("in.ys").scalar<float>());
+    std::vector<float> scales(n, scale);
+    QGemmRequantParams p;
+    p.scale = scales.data();
+    p.zero_point = q8_scalar(o.at("in.yz"));
+    p.qmin = y_signed ? -128 : 0;
+    p.qmax = y_signed ? 127 : 255;
+    p.output_signed = y_signed;
+    for (int fmt : {-1, 1}) {
+      auto packed = qgemm_pack_w(b.bytes.data(), b_signed, k, n, n, 1, &bz, false, nullptr, fmt);
+      REQUIRE(packed.ok());
+      std::vector<uint8_t> y(m * n);
+      REQUIRE(qgemm_requant(*packed, a.bytes.data(), a_signed, m, k, q8_scalar(o.at("in.az")), p, y.data(), n).ok());
+      CHECK(y == o.at("out.y").bytes);
+    }
+  }
+}
+
+TEST_CASE("oracle: QLinearConv matches onnxruntime (dense, strided, dilated, depthwise, grouped)") {
+  for (const char* file : {"qlinearconv_dense.bin", "qlinearconv_strided.bin", "qlinearconv_depthwise.bin",
+                           "qlinearconv_dw_s2.bin", "qlinearconv_grouped_u8w.bin"}) {
+    CAPTURE(file);
+    auto o = load_oracle(file);
+    const OracleTensor &x = o.at("in.x"), &w = o.at("in.w"), &ws = o.at("in.ws");
+    QConvShape s;
+    s.n = size_t(x.dims[0]);
+    s.c_in = size_t(x.dims[1]);
+    s.h = size_t(x.dims[2]);
+    s.w = size_t(x.dims[3]);
+    s.c_out = size_t(w.dims[0]);
+    s.kh = size_t(w.dims[2]);
+    s.kw = size_t(w.dims[3]);
+    const auto pads = attr_or(o, "pads", {0, 0, 0, 0});
+    const auto strides = attr_or(o, "strides", {1, 1});
+    const auto dil = attr_or(o, "dilations", {1, 1});
+    s.pad_top = size_t(pads[0]);
+    s.pad_left = size_t(pads[1]);
+    s.pad_bottom = size_t(pads[2]);
+    s.pad_right = size_t(pads[3]);
+    s.stride_h = size_t(strides[0]);
+    s.stride_w = size_t(strides[1]);
+    s.dilation_h = size_t(dil[0]);
+    s.dilation_w = size_t(dil[1]);
+    s.groups = size_t(attr_or(o, "group", {1})[0]);
+    const int32_t wz = q8_scalar(o.at("in.wz"));
+    auto conv = QConv::create(s, w.bytes.data(), w.dtype == kOnnxInt8, &wz, false, o.at("in.b").as<int32_t>());
+    REQUIRE(conv.ok());
+    std::vector<float> scales(s.c_out);
+    const float xs = o.at("in.xs").scalar<float>(), ys = o.at("in.ys").scalar<float>();
+    for (size_t c = 0; c < s.c_out; ++c) scales[c] = requant_scale(xs, ws.numel() == 1 ? ws.as<float>()[0] : ws.as<float>()[c], ys);
+    QGemmRequantParams p;
+    p.scale = scales.data();
+    p.zero_point = q8_scalar(o.at("in.yz"));
+    std::vector<uint8_t> y(o.at("out.y").bytes.size());
+    REQUIRE(conv->run(x.bytes.data(), false, q8_scalar(o.at("in.xz")), p, y.data()).ok());
+    CHECK(y == o.at("out.y").bytes);
+  }
 }
 
 }  // namespace wq

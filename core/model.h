@@ -1,7 +1,8 @@
 // wq::Model — the public C++ entry point for a loaded ONNX model.
 //
 // Owns the model bytes (initializers view into them where alignment allows),
-// the parsed ONNX model, the graph IR, and a lazily built execution plan.
+// the parsed ONNX model, the graph IR, and the execution plan (built at load,
+// so unsupported operators are reported before the first run).
 // Bindings use only this header, core/status.h and core/tensor.h.
 #pragma once
 

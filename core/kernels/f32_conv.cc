@@ -10,12 +10,14 @@ namespace wq {
 namespace {
 
 const F32ConvConfig kWasmSimdConfig = {
-    f32_gemm_chw_4x8__wasmsimd_loadsplat, f32_dwconv2d_chw_3x3__wasmsimd, f32_dwconv2d_chw_5x5__wasmsimd,
-    f32_dwconv2d_chw__wasmsimd,       "wasmsimd",
+    f32_gemm_chw_4x8__wasmsimd_loadsplat,
+    f32_dwconv2d_chw_3x3__wasmsimd,
+    f32_dwconv2d_chw_5x5__wasmsimd,
+    f32_dwconv2d_chw__wasmsimd,
+    "wasmsimd",
 };
 const F32ConvConfig kScalarConfig = {
-    f32_gemm_chw__scalar,     f32_dwconv2d_chw__scalar, f32_dwconv2d_chw__scalar,
-    f32_dwconv2d_chw__scalar, "scalar",
+    f32_gemm_chw__scalar, f32_dwconv2d_chw__scalar, f32_dwconv2d_chw__scalar, f32_dwconv2d_chw__scalar, "scalar",
 };
 
 // Pixels per GEMM block. The block of B (K rows x nb pixels: input planes for
@@ -62,8 +64,7 @@ F32Conv2dGeometry geometry(const F32ConvParams& p, size_t in_h, size_t in_w, siz
 
 Status output_size(const F32ConvParams& p, size_t in_h, size_t in_w, size_t* out_h, size_t* out_w) {
   if (in_h > kMaxDim || in_w > kMaxDim) {
-    return invalid_argument("Conv input of " + std::to_string(in_h) + " x " + std::to_string(in_w) +
-                            " is too large");
+    return invalid_argument("Conv input of " + std::to_string(in_h) + " x " + std::to_string(in_w) + " is too large");
   }
   const size_t eff_h = (p.kernel_h - 1) * p.dilation_h + 1;
   const size_t eff_w = (p.kernel_w - 1) * p.dilation_w + 1;
@@ -102,8 +103,8 @@ void run_gemm_group(const F32ConvConfig& config, const F32ConvPlan& plan, const 
     }
     for (size_t m0 = 0; m0 < m; m0 += kF32GemmChwMr) {
       const size_t mr = m - m0 < kF32GemmChwMr ? m - m0 : kF32GemmChwMr;
-      config.gemm_chw(mr, np, k, w_packed + (m0 / kF32GemmChwMr) * panel, b, b_stride,
-                      output + m0 * pixels + p0, pixels, &plan.activation());
+      config.gemm_chw(mr, np, k, w_packed + (m0 / kF32GemmChwMr) * panel, b, b_stride, output + m0 * pixels + p0,
+                      pixels, &plan.activation());
     }
   }
 }
@@ -128,9 +129,8 @@ const F32ConvConfig& f32_conv_config_scalar() { return kScalarConfig; }
 Result<F32ConvPlan> f32_conv_plan(const F32ConvParams& params, const float* weights, const float* bias,
                                   const F32Activation& act) {
   const F32ConvParams& p = params;
-  const size_t dims[] = {p.in_channels, p.out_channels, p.groups,     p.kernel_h,   p.kernel_w,  p.stride_h,
-                         p.stride_w,    p.dilation_h,   p.dilation_w, p.pad_top,    p.pad_left,  p.pad_bottom,
-                         p.pad_right};
+  const size_t dims[] = {p.in_channels, p.out_channels, p.groups,  p.kernel_h, p.kernel_w,   p.stride_h, p.stride_w,
+                         p.dilation_h,  p.dilation_w,   p.pad_top, p.pad_left, p.pad_bottom, p.pad_right};
   for (size_t d : dims) {
     if (d > kMaxDim) return invalid_argument("Conv: attribute value " + std::to_string(d) + " is too large");
   }
@@ -139,8 +139,7 @@ Result<F32ConvPlan> f32_conv_plan(const F32ConvParams& params, const float* weig
   }
   if (p.in_channels % p.groups != 0 || p.out_channels % p.groups != 0) {
     return invalid_argument("Conv: group " + std::to_string(p.groups) + " does not divide input channels " +
-                            std::to_string(p.in_channels) + " and output channels " +
-                            std::to_string(p.out_channels));
+                            std::to_string(p.in_channels) + " and output channels " + std::to_string(p.out_channels));
   }
   if (p.kernel_h == 0 || p.kernel_w == 0 || p.stride_h == 0 || p.stride_w == 0 || p.dilation_h == 0 ||
       p.dilation_w == 0) {
@@ -163,8 +162,8 @@ Result<F32ConvPlan> f32_conv_plan(const F32ConvParams& params, const float* weig
     f32_pack_dwconv2d_chw_w(p.out_channels, p.kernel_h, p.kernel_w, weights, bias, plan.packed_.data());
     return plan;
   }
-  const bool pointwise = p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 &&
-                         p.pad_top == 0 && p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0;
+  const bool pointwise = p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+                         p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0;
   plan.path_ = pointwise ? F32ConvPath::kGemm1x1 : F32ConvPath::kIm2colGemm;
   const size_t m = p.out_channels / p.groups;
   const size_t group_size = f32_pack_gemm_chw_w_size(m, k);
@@ -196,8 +195,8 @@ size_t f32_conv_scratch_size(const F32ConvPlan& plan, size_t in_h, size_t in_w) 
   return 0;
 }
 
-Status f32_conv_run(const F32ConvConfig& config, const F32ConvPlan& plan, size_t batch, size_t in_h,
-                    size_t in_w, const float* input, float* output, F32Buffer* scratch) {
+Status f32_conv_run(const F32ConvConfig& config, const F32ConvPlan& plan, size_t batch, size_t in_h, size_t in_w,
+                    const float* input, float* output, F32Buffer* scratch) {
   const F32ConvParams& p = plan.params();
   size_t out_h = 0, out_w = 0;
   WQ_RETURN_IF_ERROR(output_size(p, in_h, in_w, &out_h, &out_w));
@@ -236,8 +235,8 @@ Status f32_conv_run(const F32ConvConfig& config, const F32ConvPlan& plan, size_t
   return Status::Ok();
 }
 
-Status f32_conv_run(const F32ConvPlan& plan, size_t batch, size_t in_h, size_t in_w, const float* input,
-                    float* output, F32Buffer* scratch) {
+Status f32_conv_run(const F32ConvPlan& plan, size_t batch, size_t in_h, size_t in_w, const float* input, float* output,
+                    F32Buffer* scratch) {
   return f32_conv_run(f32_conv_config(), plan, batch, in_h, in_w, input, output, scratch);
 }
 

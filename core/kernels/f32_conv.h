@@ -18,9 +18,11 @@
 // Ownership: the plan owns its packed weights and keeps no pointer to the
 // caller's weight or bias after f32_conv_plan returns. Scratch belongs to the
 // caller: an F32Buffer that f32_conv_run grows to f32_conv_scratch_size()
-// floats (at most a few hundred KB: a bounded im2col block, or a few padded
-// rows for depthwise — never proportional to the image). One scratch may be
-// reused across calls and plans, but not by two runs at the same time.
+// floats, or nullptr for a temporary. It is bounded, never proportional to the
+// image: an im2col block of at most K * max(128, 16384 / K) floats
+// (K = in_channels / groups * kernel_h * kernel_w), a few padded input rows for
+// depthwise, nothing for 1x1. One scratch may be reused across calls and
+// plans, but not by two runs at the same time.
 #pragma once
 
 #include <cstddef>
@@ -67,10 +69,9 @@ class F32ConvPlan {
   F32ConvPath path() const { return path_; }
 
  private:
-  friend Result<F32ConvPlan> f32_conv_plan(const F32ConvParams&, const float*, const float*,
-                                           const F32Activation&);
-  friend Status f32_conv_run(const F32ConvConfig&, const F32ConvPlan&, size_t, size_t, size_t, const float*,
-                             float*, F32Buffer*);
+  friend Result<F32ConvPlan> f32_conv_plan(const F32ConvParams&, const float*, const float*, const F32Activation&);
+  friend Status f32_conv_run(const F32ConvConfig&, const F32ConvPlan&, size_t, size_t, size_t, const float*, float*,
+                             F32Buffer*);
   F32ConvParams params_;
   F32Activation act_;
   F32ConvPath path_ = F32ConvPath::kIm2colGemm;
@@ -93,11 +94,12 @@ size_t f32_conv_scratch_size(const F32ConvPlan& plan, size_t in_h, size_t in_w);
 
 // input: [batch, in_channels, in_h, in_w]; output: [batch, out_channels, out_h, out_w]
 // (must not overlap the input). scratch is grown as needed (kOutOfMemory if it
-// cannot be). Other failures: kInvalidArgument from f32_conv_output_size.
-Status f32_conv_run(const F32ConvPlan& plan, size_t batch, size_t in_h, size_t in_w, const float* input,
-                    float* output, F32Buffer* scratch);
+// cannot be; nullptr: a temporary is allocated). Other failures:
+// kInvalidArgument from f32_conv_output_size.
+Status f32_conv_run(const F32ConvPlan& plan, size_t batch, size_t in_h, size_t in_w, const float* input, float* output,
+                    F32Buffer* scratch);
 // The same with an explicit kernel table (tests run plans on the scalar one).
-Status f32_conv_run(const F32ConvConfig& config, const F32ConvPlan& plan, size_t batch, size_t in_h,
-                    size_t in_w, const float* input, float* output, F32Buffer* scratch);
+Status f32_conv_run(const F32ConvConfig& config, const F32ConvPlan& plan, size_t batch, size_t in_h, size_t in_w,
+                    const float* input, float* output, F32Buffer* scratch);
 
 }  // namespace wq

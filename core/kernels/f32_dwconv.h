@@ -22,15 +22,15 @@ namespace wq {
 using F32DwConv2dChwUkernelFn = void (*)(const F32Conv2dGeometry& g, const float* input, const float* weights,
                                          float* output, float* scratch, const F32Activation* act);
 
-void f32_dwconv2d_chw__scalar(const F32Conv2dGeometry& g, const float* input, const float* weights,
-                              float* output, float* scratch, const F32Activation* act);
+void f32_dwconv2d_chw__scalar(const F32Conv2dGeometry& g, const float* input, const float* weights, float* output,
+                              float* scratch, const F32Activation* act);
 // Row-buffered SIMD kernels: any stride, dilation and padding.
-void f32_dwconv2d_chw_3x3__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights,
-                                    float* output, float* scratch, const F32Activation* act);
-void f32_dwconv2d_chw_5x5__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights,
-                                    float* output, float* scratch, const F32Activation* act);
-void f32_dwconv2d_chw__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights,
-                                float* output, float* scratch, const F32Activation* act);
+void f32_dwconv2d_chw_3x3__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights, float* output,
+                                    float* scratch, const F32Activation* act);
+void f32_dwconv2d_chw_5x5__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights, float* output,
+                                    float* scratch, const F32Activation* act);
+void f32_dwconv2d_chw__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights, float* output,
+                                float* scratch, const F32Activation* act);
 
 size_t f32_dwconv2d_chw_scratch_size(const F32Conv2dGeometry& g);
 

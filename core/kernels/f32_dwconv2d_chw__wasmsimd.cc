@@ -138,16 +138,35 @@ WQ_KERNEL_INLINE void store_row_tile(float* out, size_t ox, size_t out_w, v128_t
 
 // NV vectors of one output row for a KH x KW kernel, stride_w SW, dilation_w 1.
 // rows[ky * SW + r] is phase r of the buffered row for tap row ky.
+// Up to 3x3 the bias and weight splats stay in registers for the whole plane;
+// larger kernels would spill them, so they are splatted from memory per tile.
+template <size_t KH, size_t KW>
+struct TapWeights {
+  static constexpr bool kInRegisters = KH * KW <= 9;
+  WQ_KERNEL_INLINE explicit TapWeights(const float* w) : w_(w) {
+    if (kInRegisters) {
+      for (size_t t = 0; t < 1 + KH * KW; ++t) v_[t] = wasm_v128_load32_splat(w + t);
+    }
+  }
+  // t = 0: bias; t = 1 + ky * KW + kx: tap weight.
+  WQ_KERNEL_INLINE v128_t operator[](size_t t) const { return kInRegisters ? v_[t] : wasm_v128_load32_splat(w_ + t); }
+
+ private:
+  const float* w_;
+  v128_t v_[kInRegisters ? 1 + KH * KW : 1];
+};
+
 template <size_t KH, size_t KW, size_t SW, size_t NV>
-WQ_KERNEL_INLINE void fixed_tile(const float* const (&rows)[KH * SW], const v128_t (&vw)[1 + KH * KW], size_t ox,
+WQ_KERNEL_INLINE void fixed_tile(const float* const (&rows)[KH * SW], const TapWeights<KH, KW>& vw, size_t ox,
                                  const F32Activation& act, float* out, size_t out_w) {
   v128_t acc[NV];
   for (size_t v = 0; v < NV; ++v) acc[v] = vw[0];
   for (size_t ky = 0; ky < KH; ++ky) {
     for (size_t kx = 0; kx < KW; ++kx) {
       const float* p = rows[ky * SW + kx % SW] + kx / SW + ox;
+      const v128_t w_tap = vw[1 + ky * KW + kx];
       for (size_t v = 0; v < NV; ++v) {
-        acc[v] = wasm_f32x4_add(acc[v], wasm_f32x4_mul(wasm_v128_load(p + 4 * v), vw[1 + ky * KW + kx]));
+        acc[v] = wasm_f32x4_add(acc[v], wasm_f32x4_mul(wasm_v128_load(p + 4 * v), w_tap));
       }
     }
   }
@@ -156,13 +175,11 @@ WQ_KERNEL_INLINE void fixed_tile(const float* const (&rows)[KH * SW], const v128
 }
 
 template <size_t KH, size_t KW, size_t SW>
-void dwconv_fixed(const F32Conv2dGeometry& g, const float* input, const float* w, float* output,
-                  float* scratch, const F32Activation& act) {
+void dwconv_fixed(const F32Conv2dGeometry& g, const float* input, const float* w, float* output, float* scratch,
+                  const F32Activation& act) {
   const Layout l = layout_of(g);
   RowRing ring(g, l, input, scratch);
-  // Bias and weights splatted once per plane (V8 keeps the 3x3 set in registers).
-  v128_t vw[1 + KH * KW];
-  for (size_t t = 0; t < 1 + KH * KW; ++t) vw[t] = wasm_v128_load32_splat(w + t);
+  const TapWeights<KH, KW> vw(w);
   for (size_t oy = 0; oy < g.out_h; ++oy) {
     const int64_t iy0 = first_row(g, oy);
     ring.advance(iy0, iy0 + static_cast<int64_t>((KH - 1) * g.dilation_h));
@@ -179,8 +196,8 @@ void dwconv_fixed(const F32Conv2dGeometry& g, const float* input, const float* w
 }
 
 // Any kernel size, stride and dilation: tap by tap into an accumulator row.
-void dwconv_general(const F32Conv2dGeometry& g, const float* input, const float* w, float* output,
-                    float* scratch, const F32Activation& act) {
+void dwconv_general(const F32Conv2dGeometry& g, const float* input, const float* w, float* output, float* scratch,
+                    const F32Activation& act) {
   const Layout l = layout_of(g);
   float* acc_row = scratch;
   RowRing ring(g, l, input, scratch + l.out_wp);
@@ -218,8 +235,8 @@ bool geometry_ok(const F32Conv2dGeometry& g) {
 }
 
 template <size_t K>
-void dwconv_square(const F32Conv2dGeometry& g, const float* input, const float* w, float* output,
-                   float* scratch, const F32Activation& act) {
+void dwconv_square(const F32Conv2dGeometry& g, const float* input, const float* w, float* output, float* scratch,
+                   const F32Activation& act) {
   assert(g.kernel_h == K && g.kernel_w == K);
   if (g.dilation_w == 1 && g.stride_w == 1) {
     dwconv_fixed<K, K, 1>(g, input, w, output, scratch, act);
@@ -238,20 +255,20 @@ size_t f32_dwconv2d_chw_scratch_size(const F32Conv2dGeometry& g) {
   return (1 + l.window) * l.row + l.out_wp;
 }
 
-void f32_dwconv2d_chw_3x3__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights,
-                                    float* output, float* scratch, const F32Activation* act) {
+void f32_dwconv2d_chw_3x3__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights, float* output,
+                                    float* scratch, const F32Activation* act) {
   assert(geometry_ok(g) && scratch != nullptr && act != nullptr);
   dwconv_square<3>(g, input, weights, output, scratch, *act);
 }
 
-void f32_dwconv2d_chw_5x5__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights,
-                                    float* output, float* scratch, const F32Activation* act) {
+void f32_dwconv2d_chw_5x5__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights, float* output,
+                                    float* scratch, const F32Activation* act) {
   assert(geometry_ok(g) && scratch != nullptr && act != nullptr);
   dwconv_square<5>(g, input, weights, output, scratch, *act);
 }
 
-void f32_dwconv2d_chw__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights,
-                                float* output, float* scratch, const F32Activation* act) {
+void f32_dwconv2d_chw__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights, float* output,
+                                float* scratch, const F32Activation* act) {
   assert(geometry_ok(g) && scratch != nullptr && act != nullptr);
   dwconv_general(g, input, weights, output, scratch, *act);
 }

@@ -10,8 +10,8 @@ namespace {
 
 // Measured with tests/bench/f32_kernels_bench.cc (doc/kernels.md has the numbers).
 const F32GemmConfig kWasmSimdConfig = {
-    f32_gemm_4x8__wasmsimd_loadsplat, 4, f32_gemm_1x8__wasmsimd_loadsplat, f32_gemm_chw_4x8__wasmsimd_loadsplat,
-    "wasmsimd",
+    f32_gemm_4x8__wasmsimd_loadsplat,     4,          f32_gemm_1x8__wasmsimd_loadsplat,
+    f32_gemm_chw_4x8__wasmsimd_loadsplat, "wasmsimd",
 };
 const F32GemmConfig kScalarConfig = {
     f32_gemm__scalar, 4, f32_gemm__scalar, f32_gemm_chw__scalar, "scalar",
@@ -53,8 +53,7 @@ Result<F32PackedGemm> f32_pack_gemm(size_t k, size_t n, const float* b, size_t l
   if (b == nullptr && k != 0 && n != 0) return invalid_argument("f32_pack_gemm: B is null");
   // k and n come from tensor shapes; keep k * n well inside size_t before packing.
   if (k > kF32BufferMaxBytes || n > kF32BufferMaxBytes || (n != 0 && k > kF32BufferMaxBytes / n)) {
-    return out_of_memory("f32_pack_gemm: B of " + std::to_string(k) + " x " + std::to_string(n) +
-                         " is too large");
+    return out_of_memory("f32_pack_gemm: B of " + std::to_string(k) + " x " + std::to_string(n) + " is too large");
   }
   F32PackedGemm gemm;
   gemm.k_ = k;
@@ -91,8 +90,8 @@ void run_packed(const F32GemmConfig& config, const float* packed, size_t k, size
 
 }  // namespace
 
-void f32_gemm_run(const F32GemmConfig& config, const F32PackedGemm& gemm, size_t m, const float* a,
-                  size_t lda, float* c, size_t ldc) {
+void f32_gemm_run(const F32GemmConfig& config, const F32PackedGemm& gemm, size_t m, const float* a, size_t lda,
+                  float* c, size_t ldc) {
   run_packed(config, gemm.packed(), gemm.k(), gemm.n(), gemm.activation(), m, a, lda, c, ldc);
 }
 
@@ -100,8 +99,8 @@ void f32_gemm_run(const F32PackedGemm& gemm, size_t m, const float* a, size_t ld
   f32_gemm_run(f32_gemm_config(), gemm, m, a, lda, c, ldc);
 }
 
-Status f32_gemm_run_unpacked(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b,
-                             size_t ldb, bool b_transposed, float* c, size_t ldc, F32Buffer* scratch) {
+Status f32_gemm_run_unpacked(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb,
+                             bool b_transposed, float* c, size_t ldc, F32Buffer* scratch) {
   if (lda < k || ldc < n || (b_transposed ? ldb < k : ldb < n)) {
     return invalid_argument("f32_gemm_run_unpacked: a row stride is smaller than its row");
   }

@@ -41,25 +41,25 @@ constexpr size_t kF32GemmNr = 8;
 //   a:  row i at a + i * a_stride, kc floats.
 //   w:  ceil(nc / 8) consecutive packed panels (f32_pack_gemm_w layout).
 //   c:  row i at c + i * c_stride; exactly nc floats per row are written.
-using F32GemmUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
-                                  const float* w, float* c, size_t c_stride, const F32Activation* act);
+using F32GemmUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                                  float* c, size_t c_stride, const F32Activation* act);
 
-void f32_gemm__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
-                      float* c, size_t c_stride, const F32Activation* act);
+void f32_gemm__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
+                      size_t c_stride, const F32Activation* act);
 // loadsplat: one v128.load32_splat per A element. 4x8 is the main tile (on
 // x86 V8 allocates 15 XMM registers; 6x8 spills there, it is kept for hosts
 // with 32 vector registers such as ARM64 and is tested, not selected).
-void f32_gemm_1x8__wasmsimd_loadsplat(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
-                                      const float* w, float* c, size_t c_stride, const F32Activation* act);
-void f32_gemm_4x8__wasmsimd_loadsplat(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
-                                      const float* w, float* c, size_t c_stride, const F32Activation* act);
-void f32_gemm_6x8__wasmsimd_loadsplat(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
-                                      const float* w, float* c, size_t c_stride, const F32Activation* act);
+void f32_gemm_1x8__wasmsimd_loadsplat(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                                      float* c, size_t c_stride, const F32Activation* act);
+void f32_gemm_4x8__wasmsimd_loadsplat(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                                      float* c, size_t c_stride, const F32Activation* act);
+void f32_gemm_6x8__wasmsimd_loadsplat(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                                      float* c, size_t c_stride, const F32Activation* act);
 // splat: one v128.load of 4 consecutive A elements, then a lane shuffle each
 // (XNNPACK's x86 choice; slower here because V8 hoists the 8 B loads of a
 // 4-step block and spills).
-void f32_gemm_4x8__wasmsimd_splat(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
-                                  const float* w, float* c, size_t c_stride, const F32Activation* act);
+void f32_gemm_4x8__wasmsimd_splat(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                                  float* c, size_t c_stride, const F32Activation* act);
 
 // Packed B: for each panel of 8 columns [j0, j0 + 8): bias[j0 .. j0+8), then
 // for k = 0 .. K-1: B[k][j0 .. j0+8). Columns >= N are zero. Total
@@ -83,17 +83,17 @@ constexpr size_t kF32GemmChwMr = 4;
 //   w:  one packed panel (f32_pack_gemm_chw_w layout); rows >= mr are zero.
 //   b:  row k at b + k * b_stride, nc floats read from each row.
 //   c:  row i at c + i * c_stride; exactly nc floats per row are written.
-using F32GemmChwUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, const float* w, const float* b,
-                                     size_t b_stride, float* c, size_t c_stride, const F32Activation* act);
+using F32GemmChwUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, const float* w, const float* b, size_t b_stride,
+                                     float* c, size_t c_stride, const F32Activation* act);
 
-void f32_gemm_chw__scalar(size_t mr, size_t nc, size_t kc, const float* w, const float* b, size_t b_stride,
-                          float* c, size_t c_stride, const F32Activation* act);
+void f32_gemm_chw__scalar(size_t mr, size_t nc, size_t kc, const float* w, const float* b, size_t b_stride, float* c,
+                          size_t c_stride, const F32Activation* act);
 // loadsplat: the 4 weights of a step as 4 v128.load32_splat (the main tile);
 // splat: one v128 load + 4 lane shuffles.
 void f32_gemm_chw_4x8__wasmsimd_loadsplat(size_t mr, size_t nc, size_t kc, const float* w, const float* b,
                                           size_t b_stride, float* c, size_t c_stride, const F32Activation* act);
-void f32_gemm_chw_4x8__wasmsimd_splat(size_t mr, size_t nc, size_t kc, const float* w, const float* b,
-                                      size_t b_stride, float* c, size_t c_stride, const F32Activation* act);
+void f32_gemm_chw_4x8__wasmsimd_splat(size_t mr, size_t nc, size_t kc, const float* w, const float* b, size_t b_stride,
+                                      float* c, size_t c_stride, const F32Activation* act);
 
 // Packed W: for each panel of 4 rows [i0, i0 + 4): bias[i0 .. i0+4), then for
 // k = 0 .. K-1: W[i0 .. i0+4][k]. Rows >= M are zero. Total
@@ -109,7 +109,7 @@ void f32_pack_gemm_chw_w(size_t m, size_t k, const float* w, size_t ldw, const f
 // ---------------------------------------------------------------------------
 
 struct F32GemmConfig {
-  F32GemmUkernelFn gemm;         // the main tile, gemm_mr rows
+  F32GemmUkernelFn gemm;  // the main tile, gemm_mr rows
   size_t gemm_mr;
   F32GemmUkernelFn gemm1;        // one row (GEMV and M tails of one row)
   F32GemmChwUkernelFn gemm_chw;  // kF32GemmChwMr rows
@@ -169,8 +169,8 @@ Result<F32PackedGemm> f32_pack_gemm(size_t k, size_t n, const float* b, size_t l
 // ldc >= N; A and C must not overlap. No scratch, no allocation.
 void f32_gemm_run(const F32PackedGemm& gemm, size_t m, const float* a, size_t lda, float* c, size_t ldc);
 // The same with an explicit kernel table (tests run plans on the scalar one).
-void f32_gemm_run(const F32GemmConfig& config, const F32PackedGemm& gemm, size_t m, const float* a,
-                  size_t lda, float* c, size_t ldc);
+void f32_gemm_run(const F32GemmConfig& config, const F32PackedGemm& gemm, size_t m, const float* a, size_t lda,
+                  float* c, size_t ldc);
 
 // Both operands known only at run time (MatMul without a constant B, e.g.
 // attention): packs B into `scratch` (grown as needed, owned by the caller,
@@ -178,7 +178,7 @@ void f32_gemm_run(const F32GemmConfig& config, const F32PackedGemm& gemm, size_t
 // no activation. The
 // packing costs K*N copies against 2*M*N*K FLOPs. kOutOfMemory if scratch
 // cannot grow, kInvalidArgument for strides that are too small.
-Status f32_gemm_run_unpacked(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b,
-                             size_t ldb, bool b_transposed, float* c, size_t ldc, F32Buffer* scratch);
+Status f32_gemm_run_unpacked(size_t m, size_t n, size_t k, const float* a, size_t lda, const float* b, size_t ldb,
+                             bool b_transposed, float* c, size_t ldc, F32Buffer* scratch);
 
 }  // namespace wq

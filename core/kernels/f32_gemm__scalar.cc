@@ -7,8 +7,8 @@
 
 namespace wq {
 
-void f32_gemm__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
-                      float* c, size_t c_stride, const F32Activation* act) {
+void f32_gemm__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
+                      size_t c_stride, const F32Activation* act) {
   assert(mr >= 1 && nc >= 1 && act != nullptr);
   constexpr size_t nr = kF32GemmNr;
   const size_t panel_size = nr + kc * nr;
@@ -22,8 +22,8 @@ void f32_gemm__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_
   }
 }
 
-void f32_gemm_chw__scalar(size_t mr, size_t nc, size_t kc, const float* w, const float* b, size_t b_stride,
-                          float* c, size_t c_stride, const F32Activation* act) {
+void f32_gemm_chw__scalar(size_t mr, size_t nc, size_t kc, const float* w, const float* b, size_t b_stride, float* c,
+                          size_t c_stride, const F32Activation* act) {
   assert(mr >= 1 && mr <= kF32GemmChwMr && nc >= 1 && act != nullptr);
   constexpr size_t mr_panel = kF32GemmChwMr;
   for (size_t i = 0; i < mr; ++i) {

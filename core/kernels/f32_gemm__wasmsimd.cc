@@ -10,9 +10,11 @@
 //   A[2][k] splat  a2 a2 a2 a2   ->   acc4  += a2*vb0   acc5  += a2*vb1
 //   A[3][k] splat  a3 a3 a3 a3   ->   acc6  += a3*vb0   acc7  += a3*vb1
 //
-// 2*MR accumulators + 2 B vectors + 1 splat + 1 product must fit the 16 XMM
-// registers V8 allocates from (one of which it keeps as scratch), which is what
-// bounds MR at 6. WASM SIMD128 has no FMA, so each product is a mul + add.
+// Register budget: V8 on x86-64 allocates xmm0..xmm14 (xmm15 is its scratch)
+// and schedules all MR splat loads of a step before the multiplies, so a step
+// keeps 2*MR accumulators + 2 B vectors + MR splats live: 14 for MR = 4. The
+// 6x8 tile spills (measured, doc/kernels.md). WASM SIMD128 has no FMA: each
+// product is a mul + add.
 //
 // Rows past mr alias row mr-1 (same A row, same C row): they compute the same
 // values, so the extra work is harmless and the stores, done from the last row
@@ -29,7 +31,7 @@ constexpr size_t kNr = kF32GemmNr;
 
 template <size_t MR>
 WQ_KERNEL_INLINE void setup_rows(size_t mr, const float* a, size_t a_stride, float* c, size_t c_stride,
-                       const float* (&ap)[MR], float* (&cp)[MR]) {
+                                 const float* (&ap)[MR], float* (&cp)[MR]) {
   ap[0] = a;
   cp[0] = c;
   for (size_t i = 1; i < MR; ++i) {
@@ -148,10 +150,10 @@ void gemm_splat(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride
 
 }  // namespace
 
-#define WQ_DEFINE_F32_GEMM(NAME, IMPL, MR)                                                                 \
-  void NAME(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,  \
-            size_t c_stride, const F32Activation* act) {                                                 \
-    IMPL<MR>(mr, nc, kc, a, a_stride, w, c, c_stride, act);                                              \
+#define WQ_DEFINE_F32_GEMM(NAME, IMPL, MR)                                                              \
+  void NAME(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c, \
+            size_t c_stride, const F32Activation* act) {                                                \
+    IMPL<MR>(mr, nc, kc, a, a_stride, w, c, c_stride, act);                                             \
   }
 
 WQ_DEFINE_F32_GEMM(f32_gemm_1x8__wasmsimd_loadsplat, gemm_loadsplat, 1)

@@ -33,7 +33,7 @@ static_assert(kMr == 4, "the tile below splats the four weights of one v128");
 // One tile: 4 rows x (4 * NV) pixels, or 4 rows x `partial` (1..3) pixels.
 template <size_t NV, bool kPartial, bool kLoadSplat>
 WQ_KERNEL_INLINE void chw_tile(size_t kc, const float* w, const float* b, size_t b_stride, float* const (&cp)[kMr],
-                     size_t partial, const F32Activation& act) {
+                               size_t partial, const F32Activation& act) {
   v128_t acc[kMr * NV];
   const v128_t vbias = wasm_v128_load(w);
   const v128_t vbias_rows[kMr] = {
@@ -59,9 +59,8 @@ WQ_KERNEL_INLINE void chw_tile(size_t kc, const float* w, const float* b, size_t
       }
     } else {
       const v128_t vw = wasm_v128_load(wk);
-      const v128_t vw_rows[kMr] = {
-          wasm_i32x4_shuffle(vw, vw, 0, 0, 0, 0), wasm_i32x4_shuffle(vw, vw, 1, 1, 1, 1),
-          wasm_i32x4_shuffle(vw, vw, 2, 2, 2, 2), wasm_i32x4_shuffle(vw, vw, 3, 3, 3, 3)};
+      const v128_t vw_rows[kMr] = {wasm_i32x4_shuffle(vw, vw, 0, 0, 0, 0), wasm_i32x4_shuffle(vw, vw, 1, 1, 1, 1),
+                                   wasm_i32x4_shuffle(vw, vw, 2, 2, 2, 2), wasm_i32x4_shuffle(vw, vw, 3, 3, 3, 3)};
       for (size_t i = 0; i < kMr; ++i) {
         for (size_t v = 0; v < NV; ++v) {
           acc[i * NV + v] = wasm_f32x4_add(acc[i * NV + v], wasm_f32x4_mul(vw_rows[i], vb[v]));
@@ -87,21 +86,26 @@ void gemm_chw(size_t mr, size_t nc, size_t kc, const float* w, const float* b, s
   float* cp[kMr];
   cp[0] = c;
   for (size_t i = 1; i < kMr; ++i) cp[i] = i < mr ? cp[i - 1] + c_stride : cp[i - 1];
-  auto advance = [&](size_t n) {
-    b += n;
-    for (size_t i = 0; i < kMr; ++i) cp[i] += n;
-    nc -= n;
-  };
-  for (; nc >= 4 * NV; advance(4 * NV)) chw_tile<NV, false, kLoadSplat>(kc, w, b, b_stride, cp, 0, *act);
-  if (NV > 1) {
-    for (; nc >= 4; advance(4)) chw_tile<1, false, kLoadSplat>(kc, w, b, b_stride, cp, 0, *act);
+  // Full tiles, then whole vectors, then 1..3 pixels.
+  size_t step = 4 * NV;
+  while (nc != 0) {
+    if (nc < step) step = nc >= 4 ? 4 : nc;
+    if (step == 4 * NV) {
+      chw_tile<NV, false, kLoadSplat>(kc, w, b, b_stride, cp, 0, *act);
+    } else if (step >= 4) {
+      chw_tile<1, false, kLoadSplat>(kc, w, b, b_stride, cp, 0, *act);
+    } else {
+      chw_tile<1, true, kLoadSplat>(kc, w, b, b_stride, cp, step, *act);
+    }
+    b += step;
+    for (size_t i = 0; i < kMr; ++i) cp[i] += step;
+    nc -= step;
   }
-  if (nc != 0) chw_tile<1, true, kLoadSplat>(kc, w, b, b_stride, cp, nc, *act);
 }
 
 }  // namespace
 
-#define WQ_DEFINE_F32_GEMM_CHW(NAME, NV, LOADSPLAT)                                                       \
+#define WQ_DEFINE_F32_GEMM_CHW(NAME, NV, LOADSPLAT)                                                     \
   void NAME(size_t mr, size_t nc, size_t kc, const float* w, const float* b, size_t b_stride, float* c, \
             size_t c_stride, const F32Activation* act) {                                                \
     gemm_chw<NV, LOADSPLAT>(mr, nc, kc, w, b, b_stride, c, c_stride, act);                              \

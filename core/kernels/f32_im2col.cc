@@ -10,8 +10,8 @@ namespace wq {
 // valid output range is computed once, with the only divisions), then input
 // channel and kernel row. Each innermost step writes one contiguous run of a
 // col row: zeros, a copy (memcpy for stride 1) and zeros.
-void f32_im2col_chw(const F32Conv2dGeometry& g, size_t channels, const float* input, size_t p0, size_t np,
-                    float* col, size_t ldcol) {
+void f32_im2col_chw(const F32Conv2dGeometry& g, size_t channels, const float* input, size_t p0, size_t np, float* col,
+                    size_t ldcol) {
   assert(ldcol >= np && p0 + np <= g.out_h * g.out_w);
   const size_t sw = g.stride_w;
   const size_t plane = g.in_h * g.in_w;
@@ -33,8 +33,8 @@ void f32_im2col_chw(const F32Conv2dGeometry& g, size_t channels, const float* in
       for (size_t c = 0; c < channels; ++c) {
         for (size_t ky = 0; ky < g.kernel_h; ++ky) {
           float* d = col + ((c * g.kernel_h + ky) * g.kernel_w + kx) * ldcol + j;
-          const int64_t iy = static_cast<int64_t>(oy * g.stride_h + ky * g.dilation_h) -
-                             static_cast<int64_t>(g.pad_top);
+          const int64_t iy =
+              static_cast<int64_t>(oy * g.stride_h + ky * g.dilation_h) - static_cast<int64_t>(g.pad_top);
           if (iy < 0 || iy >= static_cast<int64_t>(g.in_h)) {
             std::memset(d, 0, count * sizeof(float));
             continue;

@@ -15,7 +15,7 @@ namespace wq {
 // [Cout, Cin/g, kh, kw] row, so col is the B operand of f32_gemm_chw.
 // Output pixels are numbered row-major over g.out_h x g.out_w; p0 + np must
 // not exceed their count; ldcol >= np.
-void f32_im2col_chw(const F32Conv2dGeometry& g, size_t channels, const float* input, size_t p0, size_t np,
-                    float* col, size_t ldcol);
+void f32_im2col_chw(const F32Conv2dGeometry& g, size_t channels, const float* input, size_t p0, size_t np, float* col,
+                    size_t ldcol);
 
 }  // namespace wq

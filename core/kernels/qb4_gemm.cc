@@ -218,9 +218,11 @@ Status qb4_gemm_dynamic_f32(const QB4PackedW& w, const float* a, size_t m, size_
       const size_t k0 = b * block, len = std::min(block, k - k0);
       const float as = symmetric_scale_qs8(row + k0, len);
       quantize_row_qs8(row + k0, len, as, 0, q.get());
+      // Pre-scale by nibble plane so the kernel can mask planes in place.
+      static const int16_t kPlaneScale[4] = {256, 16, 1, 256};
       int32_t sum = 0;
       for (size_t t = 0; t < len; ++t) {
-        a16[k0 + t] = q[t];
+        a16[k0 + t] = int16_t(q[t] * kPlaneScale[(t % 8) / 2]);
         sum += q[t];
       }
       for (size_t t = len; t < block; ++t) a16[k0 + t] = 0;

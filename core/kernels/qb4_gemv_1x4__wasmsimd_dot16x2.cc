@@ -1,15 +1,16 @@
-// Block-wise int4 GEMV kernels, one activation row, columns in groups of 4
-// (two groups per step when there are two). Layout and exact semantics:
+// Block-wise int4 GEMV kernels, one activation row, columns in groups of 4.
+// Layout and exact semantics:
 // core/kernels/qgemm_4bit.h ("c2 nibbles").
 //
-// Register tile per 8 k (qd8 path), two groups G0, G1:
+// Register tile per 8 k (qd8 path), one group G of 4 columns:
 //
 //   W vector (8 x u16, 4 nibbles each)      A pair broadcast (a[k], a[k+1]), k = k0 + 2q
-//   q = 0..3: N = (W >> 4q) & 0xF  ->  acc_G += dot16x2(N, A_q)   lanes = columns 0..3
+//   q = 0..3: N = W & (0xF << 4q)  ->  acc_G += dot16x2(N, A_q * f_q)   lanes = columns 0..3
+//   (plane 3 is W >> 12; f = 256, 16, 1, 256 makes every product 256x the MAC)
 //
-// Per 32 weights: 6 AND/shift + 4 dot + 4 add, and the block epilogue is one
-// convert / multiply / add per 4 columns -- the dot's output lanes already are
-// the columns, so nothing is reduced horizontally.
+// Per 32 weights: 4 AND/shift + 4 dot + 4 add (see dot_nibbles), and the block
+// epilogue is one shift / convert / multiply / add per 4 columns -- the dot's
+// output lanes already are the columns, so nothing is reduced horizontally.
 #include "core/kernels/qgemm_4bit.h"
 #include "core/kernels/simd.h"
 
@@ -17,11 +18,18 @@ namespace wq {
 
 namespace {
 
-// acc += sum over q of dot((w >> 4q) & 0xF, pair broadcast q).
-inline v128_t dot_nibbles(v128_t w, v128_t mask, v128_t b0, v128_t b1, v128_t b2, v128_t b3, v128_t acc) {
-  acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_v128_and(w, mask), b0));
-  acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_v128_and(wasm_u16x8_shr(w, 4), mask), b1));
-  acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_v128_and(wasm_u16x8_shr(w, 8), mask), b2));
+// acc += 256 * sum over q of dot(nibble plane q, pair broadcast q).
+// The planes are masked in place instead of shifted down: (w & 0x00F0) is
+// 16 * plane 1 and (w & 0x0F00) is 256 * plane 2, and the activations were
+// pre-scaled per plane by (256, 16, 1, 256) (qb4_gemm_dynamic_f32), so every
+// product carries the same factor 256 and one accumulator holds them all; the
+// block epilogue shifts it back (exact: a multiple of 256). Four AND/shift per
+// 32 weights instead of six.
+inline v128_t dot_nibbles(v128_t w, v128_t m0, v128_t m1, v128_t m2, v128_t b0, v128_t b1, v128_t b2, v128_t b3,
+                          v128_t acc) {
+  acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_v128_and(w, m0), b0));
+  acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_v128_and(w, m1), b1));
+  acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_v128_and(w, m2), b2));
   return wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_u16x8_shr(w, 12), b3));
 }
 
@@ -30,7 +38,7 @@ template <bool kUniformZp>
 inline v128_t qd8_block_epilogue(v128_t acc, v128_t ws, v128_t zp, const float* a_scale4, const int32_t* a_corr4,
                                  v128_t facc) {
   const v128_t corr = wasm_v128_load(a_corr4);
-  const v128_t d = wasm_i32x4_sub(acc, kUniformZp ? corr : wasm_i32x4_mul(zp, corr));
+  const v128_t d = wasm_i32x4_sub(wasm_i32x4_shr(acc, 8), kUniformZp ? corr : wasm_i32x4_mul(zp, corr));
   return wasm_f32x4_add(facc,
                         wasm_f32x4_mul(wasm_f32x4_convert_i32x4(d), wasm_f32x4_mul(ws, wasm_v128_load(a_scale4))));
 }
@@ -38,7 +46,7 @@ inline v128_t qd8_block_epilogue(v128_t acc, v128_t ws, v128_t zp, const float* 
 template <bool kUniformZp, size_t kGroups>
 void gemv_qd8(const uint8_t* const* gp, size_t blocks, size_t block, const int16_t* a16, const float* a_scale4,
               const int32_t* a_corr4, float* y) {
-  const v128_t mask = wasm_i16x8_splat(0xF);
+  const v128_t m0 = wasm_i16x8_splat(0x000F), m1 = wasm_i16x8_splat(0x00F0), m2 = wasm_i16x8_splat(0x0F00);
   const size_t hdr = kUniformZp ? 16 : 32;
   const size_t vecs = block / kQB4Kc;
   const uint8_t* p[kGroups];
@@ -63,7 +71,7 @@ void gemv_qd8(const uint8_t* const* gp, size_t blocks, size_t block, const int16
       const v128_t b3 = wasm_v128_load32_splat(ab + 6);
       ab += kQB4Kc;
       for (size_t i = 0; i < kGroups; ++i) {
-        acc[i] = dot_nibbles(wasm_v128_load(p[i]), mask, b0, b1, b2, b3, acc[i]);
+        acc[i] = dot_nibbles(wasm_v128_load(p[i]), m0, m1, m2, b0, b1, b2, b3, acc[i]);
         p[i] += 16;
       }
     }
@@ -77,9 +85,11 @@ void gemv_qd8(const uint8_t* const* gp, size_t blocks, size_t block, const int16
 template <bool kUniformZp>
 void gemv_qd8_all(size_t groups, const QB4PackedW& w, const int16_t* a16, const float* a_scale4,
                   const int32_t* a_corr4, float* y) {
-  // Two groups (8 columns) share each activation broadcast; 1, 3 and 4 groups
-  // measured slower or equal under V8 (register pressure at 4).
-  constexpr size_t kStep = 2;
+  // One group (4 columns) per pass. Two groups sharing each activation
+  // broadcast was 5-8% faster while the weights sit in L3 (4096 x 4096) but
+  // 15-20% slower streaming from DRAM (4096 x 11008); three or four groups were
+  // slower in both (measured under V8 on Zen 5). The template keeps the option.
+  constexpr size_t kStep = 1;
   size_t g = 0;
   const uint8_t* gp[kStep];
   for (; g + kStep <= groups; g += kStep) {

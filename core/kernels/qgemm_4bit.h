@@ -89,7 +89,8 @@ void qb4_gemm_f32__scalar(const uint8_t* w4, bool w_signed, size_t k, size_t n, 
                           float* y, size_t ldy);
 
 // ---- kernels (one row, all column groups) ------------------------------------------
-// a16: kpad int16 (int8 values widened). Per block b, four copies each (so the
+// a16: kpad int16, the int8 activations widened and pre-scaled by nibble plane:
+// a16[k] = a_q[k] * (256, 16, 1, 256)[(k % 8) / 2] (see the kernel). Per block b, four copies each (so the
 // kernel loads instead of splatting): a_scale4[4b..4b+3] = a_scale_b and
 // a_corr4 = zp * asum_b (uniform zero point) or asum_b (per-block zero points).
 // y: 4 * groups floats (bias not added).

@@ -558,36 +558,44 @@ Result<QuantParams> weight_quant_params(const float* w, const Shape& shape, int 
   if (options.mse_refine) {
     std::vector<float> scale(groups);
     std::vector<int32_t> zp(groups);
+    std::vector<FloatRange> candidate(groups), best = ranges;
     std::vector<double> err(groups), best_err(groups, std::numeric_limits<double>::infinity());
-    std::vector<float> best_ratio(groups, 1.0f);
     const int32_t qmin = target.qmin(), qmax = target.qmax();
-    for (int step = 0; step <= options.mse_steps; ++step) {
-      const float r = 1.0f - (1.0f - options.mse_min_ratio) * float(step) / float(options.mse_steps);
-      for (size_t g = 0; g < groups; ++g) {
-        WQ_ASSIGN_OR_RETURN(QuantParams p, quant_params_for_range(ranges[g].min * r, ranges[g].max * r, target));
-        scale[g] = p.scale;
-        zp[g] = p.zero_point;
-      }
-      std::fill(err.begin(), err.end(), 0.0);
-      // Measured with the runtime's own quantize/dequantize, so the choice is
-      // optimal for what the kernels will actually compute.
-      for_each_weight(l, block_size, [&](int64_t idx, int64_t g) {
-        const float x = w[idx];
-        const float y = dequantize_value(quantize_value(x, scale[size_t(g)], zp[size_t(g)], qmin, qmax),
-                                         scale[size_t(g)], zp[size_t(g)]);
-        err[size_t(g)] += double(x - y) * double(x - y);
-      });
-      for (size_t g = 0; g < groups; ++g) {
-        if (err[g] < best_err[g]) {  // strict: the wider range wins ties
-          best_err[g] = err[g];
-          best_ratio[g] = r;
+    // Stage 0 shrinks both ends by one ratio; on asymmetric targets stages 1
+    // and 2 then move the upper and the lower end alone (a channel's tails are
+    // rarely equally heavy). A candidate replaces the best only if strictly
+    // better, so plain min/max (tried first) wins ties.
+    const int stages = target.symmetric ? 1 : 3;
+    for (int stage = 0; stage < stages; ++stage) {
+      for (int step = 0; step <= options.mse_steps; ++step) {
+        const float r = 1.0f - (1.0f - options.mse_min_ratio) * float(step) / float(options.mse_steps);
+        for (size_t g = 0; g < groups; ++g) {
+          FloatRange c = best[g];
+          if (stage != 2) c.max = ranges[g].max * r;
+          if (stage != 1) c.min = ranges[g].min * r;
+          candidate[g] = c;
+          WQ_ASSIGN_OR_RETURN(QuantParams p, quant_params_for_range(c.min, c.max, target));
+          scale[g] = p.scale;
+          zp[g] = p.zero_point;
+        }
+        std::fill(err.begin(), err.end(), 0.0);
+        // Measured with the runtime's own quantize/dequantize, so the choice is
+        // optimal for what the kernels will actually compute.
+        for_each_weight(l, block_size, [&](int64_t idx, int64_t g) {
+          const float x = w[idx];
+          const float y = dequantize_value(quantize_value(x, scale[size_t(g)], zp[size_t(g)], qmin, qmax),
+                                           scale[size_t(g)], zp[size_t(g)]);
+          err[size_t(g)] += double(x - y) * double(x - y);
+        });
+        for (size_t g = 0; g < groups; ++g) {
+          if (err[g] < best_err[g]) {
+            best_err[g] = err[g];
+            best[g] = candidate[g];
+          }
         }
       }
     }
-    for (size_t g = 0; g < groups; ++g) {
-      ranges[g].min *= best_ratio[g];
-      ranges[g].max *= best_ratio[g];
-    }
+    ranges = std::move(best);
   }
 
   QuantParams out;

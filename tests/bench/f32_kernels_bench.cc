@@ -86,8 +86,8 @@ void report(const std::string& name, double seconds, double flops) {
 }
 
 void bench_gemm(const char* label, size_t m, size_t k, size_t n, const F32GemmConfig& config) {
-  const std::string name = std::string("gemm ") + label + " " + std::to_string(m) + "x" + std::to_string(k) +
-                           "x" + std::to_string(n) + " [" + config.name + "]";
+  const std::string name = std::string("gemm ") + label + " " + std::to_string(m) + "x" + std::to_string(k) + "x" +
+                           std::to_string(n) + " [" + config.name + "]";
   if (!selected(name)) return;
   const std::vector<float> a = filled(m * k, 1), b = filled(k * n, 2), bias = filled(n, 3);
   std::vector<float> c(m * n);
@@ -132,8 +132,7 @@ void bench_conv(const ConvShape& s, const F32ConvConfig& config) {
   if (!f32_conv_output_size(*plan, s.h, s.w, &oh, &ow).ok()) return;
   char name[160];
   std::snprintf(name, sizeof(name), "conv %-11s %3zu->%3zu g%-3zu %3zux%-3zu k%zu s%zu,%zu %-11s [%s]", s.label, s.cin,
-                s.cout, s.groups, s.h, s.w, s.k, s.stride_h, s.stride_w, f32_conv_path_name(plan->path()),
-                config.name);
+                s.cout, s.groups, s.h, s.w, s.k, s.stride_h, s.stride_w, f32_conv_path_name(plan->path()), config.name);
   if (!selected(name)) return;
   std::vector<float> y(s.cout * oh * ow);
   F32Buffer scratch;
@@ -172,27 +171,17 @@ int main(int argc, char** argv) {
 
   // PP-OCRv4 det at 640x640 (feature maps 320..20) and rec at 48x320; channel
   // counts from the models' weights.
-  const F32Activation hs = F32Activation::hard_swish(), relu = F32Activation::relu(),
-                      none = F32Activation::none();
+  const F32Activation hs = F32Activation::hard_swish(), relu = F32Activation::relu(), none = F32Activation::none();
   const ConvShape shapes[] = {
-      {"det-stem", 3, 16, 1, 640, 640, 3, 2, 2, 1, hs},
-      {"det-dw3", 16, 16, 16, 320, 320, 3, 1, 1, 1, hs},
-      {"det-pw", 16, 32, 1, 320, 320, 1, 1, 1, 0, hs},
-      {"det-dw3s2", 32, 32, 32, 320, 320, 3, 2, 2, 1, hs},
-      {"det-pw", 32, 48, 1, 160, 160, 1, 1, 1, 0, hs},
-      {"det-pw", 96, 96, 1, 80, 80, 1, 1, 1, 0, hs},
-      {"det-dw5", 192, 192, 192, 40, 40, 5, 1, 1, 2, hs},
-      {"det-dw5s2", 192, 192, 192, 40, 40, 5, 2, 2, 2, hs},
-      {"det-pw", 192, 384, 1, 20, 20, 1, 1, 1, 0, hs},
-      {"det-pw", 384, 384, 1, 20, 20, 1, 1, 1, 0, hs},
-      {"det-dw5", 384, 384, 384, 20, 20, 5, 1, 1, 2, hs},
-      {"det-neck3x3", 96, 24, 1, 160, 160, 3, 1, 1, 1, none},
-      {"det-neck3x3", 96, 24, 1, 20, 20, 3, 1, 1, 1, none},
-      {"rec-dw3s21", 64, 64, 64, 12, 160, 3, 2, 1, 1, hs},
-      {"rec-dw5", 240, 240, 240, 3, 80, 5, 1, 1, 2, hs},
-      {"rec-pw", 240, 240, 1, 3, 80, 1, 1, 1, 0, hs},
-      {"rec-pw", 480, 480, 1, 1, 40, 1, 1, 1, 0, hs},
-      {"cls-pw", 16, 88, 1, 12, 48, 1, 1, 1, 0, relu},
+      {"det-stem", 3, 16, 1, 640, 640, 3, 2, 2, 1, hs},     {"det-dw3", 16, 16, 16, 320, 320, 3, 1, 1, 1, hs},
+      {"det-pw", 16, 32, 1, 320, 320, 1, 1, 1, 0, hs},      {"det-dw3s2", 32, 32, 32, 320, 320, 3, 2, 2, 1, hs},
+      {"det-pw", 32, 48, 1, 160, 160, 1, 1, 1, 0, hs},      {"det-pw", 96, 96, 1, 80, 80, 1, 1, 1, 0, hs},
+      {"det-dw5", 192, 192, 192, 40, 40, 5, 1, 1, 2, hs},   {"det-dw5s2", 192, 192, 192, 40, 40, 5, 2, 2, 2, hs},
+      {"det-pw", 192, 384, 1, 20, 20, 1, 1, 1, 0, hs},      {"det-pw", 384, 384, 1, 20, 20, 1, 1, 1, 0, hs},
+      {"det-dw5", 384, 384, 384, 20, 20, 5, 1, 1, 2, hs},   {"det-neck3x3", 96, 24, 1, 160, 160, 3, 1, 1, 1, none},
+      {"det-neck3x3", 96, 24, 1, 20, 20, 3, 1, 1, 1, none}, {"rec-dw3s21", 64, 64, 64, 12, 160, 3, 2, 1, 1, hs},
+      {"rec-dw5", 240, 240, 240, 3, 80, 5, 1, 1, 2, hs},    {"rec-pw", 240, 240, 1, 3, 80, 1, 1, 1, 0, hs},
+      {"rec-pw", 480, 480, 1, 1, 40, 1, 1, 1, 0, hs},       {"cls-pw", 16, 88, 1, 12, 48, 1, 1, 1, 0, relu},
   };
   for (const ConvShape& s : shapes) bench_conv(s, f32_conv_config());
   bench_conv_kernels(shapes[5]);

@@ -155,7 +155,8 @@ TEST_CASE("f32_activation_apply: definitions") {
 // ---------------------------------------------------------------------------
 
 const std::vector<size_t>& awkward_sizes() {
-  static const std::vector<size_t> v = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 31, 32, 33, 63, 64, 65};
+  static const std::vector<size_t> v = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                                        13, 14, 15, 16, 17, 31, 32, 33, 63, 64, 65};
   return v;
 }
 
@@ -225,9 +226,8 @@ void check_gemm_run(const F32GemmConfig& config, size_t m, size_t n, size_t k, b
   REQUIRE(packed.ok());
   std::vector<float> c(m * ldc, kGuard);
   f32_gemm_run(config, *packed, m, a.data(), lda, c.data(), ldc);
-  Checker check(std::string("f32_gemm_run[") + config.name + "] m=" + std::to_string(m) + " n=" +
-                std::to_string(n) + " k=" + std::to_string(k) + (b_transposed ? " transB" : "") +
-                " act=" + act_name(act));
+  Checker check(std::string("f32_gemm_run[") + config.name + "] m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                " k=" + std::to_string(k) + (b_transposed ? " transB" : "") + " act=" + act_name(act));
   for (size_t i = 0; i < m; ++i) {
     for (size_t j = 0; j < ldc; ++j) {
       const size_t idx = i * ldc + j;
@@ -280,14 +280,13 @@ TEST_CASE("f32_gemm_run_unpacked matches the definition and reuses its scratch")
     size_t m, n, k;
     bool b_transposed;
   };
-  for (const Shape& s : {Shape{80, 80, 30, true}, Shape{1, 17, 65, false}, Shape{33, 9, 1, true}, Shape{5, 130, 257, false},
-                         Shape{7, 3, 0, false}}) {
+  for (const Shape& s : {Shape{80, 80, 30, true}, Shape{1, 17, 65, false}, Shape{33, 9, 1, true},
+                         Shape{5, 130, 257, false}, Shape{7, 3, 0, false}}) {
     const size_t lda = s.k + 2, ldc = s.n + 1, ldb = (s.b_transposed ? s.k : s.n) + 3;
     const std::vector<float> a = rng.vec(s.m * lda, -2.0f, 2.0f);
     const std::vector<float> b = rng.vec((s.b_transposed ? s.n : s.k) * ldb, -1.0f, 1.0f);
     std::vector<float> c(s.m * ldc, kGuard);
-    REQUIRE(f32_gemm_run_unpacked(s.m, s.n, s.k, a.data(), lda, b.data(), ldb, s.b_transposed, c.data(), ldc,
-                                  &scratch)
+    REQUIRE(f32_gemm_run_unpacked(s.m, s.n, s.k, a.data(), lda, b.data(), ldb, s.b_transposed, c.data(), ldc, &scratch)
                 .ok());
     Checker check("f32_gemm_run_unpacked m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) +
                   " k=" + std::to_string(s.k));
@@ -320,9 +319,8 @@ TEST_CASE("f32_pack_gemm rejects bad arguments") {
   CHECK(f32_pack_gemm(3, 4, nullptr, 4, false, nullptr, F32Activation::none()).status().code() ==
         StatusCode::kInvalidArgument);
   const size_t huge = std::numeric_limits<size_t>::max() / 4;
-  CHECK(f32_pack_gemm(huge, huge, b.data(), huge, false, nullptr, F32Activation::none())
-            .status()
-            .code() == StatusCode::kOutOfMemory);
+  CHECK(f32_pack_gemm(huge, huge, b.data(), huge, false, nullptr, F32Activation::none()).status().code() ==
+        StatusCode::kOutOfMemory);
   CHECK(f32_pack_gemm(3, 4, b.data(), 4, false, nullptr, F32Activation::none()).ok());
 }
 
@@ -409,8 +407,7 @@ bool dw_fits(const DwCase& c) {
   return c.h + c.pt + c.pb >= (c.k_h - 1) * c.d_h + 1 && c.w + c.pl + c.pr >= (c.k_w - 1) * c.d_w + 1;
 }
 
-void check_dwconv(const char* name, F32DwConv2dChwUkernelFn fn, const DwCase& c, const F32Activation& act,
-                  Lcg& rng) {
+void check_dwconv(const char* name, F32DwConv2dChwUkernelFn fn, const DwCase& c, const F32Activation& act, Lcg& rng) {
   const F32Conv2dGeometry g = dw_geometry(c);
   const std::vector<float> in = rng.vec(g.in_h * g.in_w, -2.0f, 2.0f);  // exact size: no over-read
   const std::vector<float> w = rng.vec(1 + g.kernel_h * g.kernel_w, -1.0f, 1.0f);
@@ -420,8 +417,8 @@ void check_dwconv(const char* name, F32DwConv2dChwUkernelFn fn, const DwCase& c,
   f32_dwconv2d_chw__scalar(g, in.data(), w.data(), want.data(), nullptr, &act);
   Checker check(std::string(name) + " in " + std::to_string(c.h) + "x" + std::to_string(c.w) + " k " +
                 std::to_string(c.k_h) + "x" + std::to_string(c.k_w) + " s " + std::to_string(c.s_h) + "," +
-                std::to_string(c.s_w) + " d " + std::to_string(c.d_h) + "," + std::to_string(c.d_w) +
-                " pads " + std::to_string(c.pt) + "," + std::to_string(c.pl) + "," + std::to_string(c.pb) + "," +
+                std::to_string(c.s_w) + " d " + std::to_string(c.d_h) + "," + std::to_string(c.d_w) + " pads " +
+                std::to_string(c.pt) + "," + std::to_string(c.pl) + "," + std::to_string(c.pb) + "," +
                 std::to_string(c.pr) + " act=" + act_name(act));
   for (size_t idx = 0; idx < got.size(); ++idx) {
     if (idx >= g.out_h * g.out_w) {
@@ -470,8 +467,18 @@ TEST_CASE("f32_dwconv2d_chw kernels match f32_dwconv2d_chw__scalar") {
             for (size_t w : widths) {
               const size_t h = 1 + (w * 7 + stride) % 11;
               // Asymmetric strides and pads exercise the (2,1) / (1,2) PP-OCR layers.
-              DwCase c{h, w, ks, kw, stride, 1 + (stride + w) % 3, dil, dil == 2 && w % 2 ? 1 : dil, pad,
-                       pad, pad + (w % 3 == 0), pad};
+              DwCase c{h,
+                       w,
+                       ks,
+                       kw,
+                       stride,
+                       1 + (stride + w) % 3,
+                       dil,
+                       dil == 2 && w % 2 ? 1 : dil,
+                       pad,
+                       pad,
+                       pad + (w % 3 == 0),
+                       pad};
               if (!dw_fits(c)) continue;
               check_dwconv(kernel.name, kernel.fn, c, acts[variant++ % acts.size()], rng);
             }
@@ -481,12 +488,12 @@ TEST_CASE("f32_dwconv2d_chw kernels match f32_dwconv2d_chw__scalar") {
     }
   }
   // PP-OCR-sized planes.
-  check_dwconv("f32_dwconv2d_chw_3x3__wasmsimd", f32_dwconv2d_chw_3x3__wasmsimd,
-               {40, 80, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, acts[4], rng);
-  check_dwconv("f32_dwconv2d_chw_5x5__wasmsimd", f32_dwconv2d_chw_5x5__wasmsimd,
-               {12, 80, 5, 5, 2, 1, 1, 1, 2, 2, 2, 2}, acts[4], rng);
-  check_dwconv("f32_dwconv2d_chw_5x5__wasmsimd", f32_dwconv2d_chw_5x5__wasmsimd,
-               {20, 20, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2}, acts[1], rng);
+  check_dwconv("f32_dwconv2d_chw_3x3__wasmsimd", f32_dwconv2d_chw_3x3__wasmsimd, {40, 80, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+               acts[4], rng);
+  check_dwconv("f32_dwconv2d_chw_5x5__wasmsimd", f32_dwconv2d_chw_5x5__wasmsimd, {12, 80, 5, 5, 2, 1, 1, 1, 2, 2, 2, 2},
+               acts[4], rng);
+  check_dwconv("f32_dwconv2d_chw_5x5__wasmsimd", f32_dwconv2d_chw_5x5__wasmsimd, {20, 20, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2},
+               acts[1], rng);
 }
 
 // ---------------------------------------------------------------------------
@@ -528,8 +535,8 @@ void check_conv(const F32ConvConfig& config, const ConvCase& c, const F32Activat
   REQUIRE(f32_conv_run(config, *plan, c.batch, c.h, c.w, x.data(), y.data(), &scratch).ok());
   CHECK(scratch.size() == f32_conv_scratch_size(*plan, c.h, c.w));
   Checker check(std::string("conv[") + config.name + "," + f32_conv_path_name(plan->path()) + "] n" +
-                std::to_string(c.batch) + " cin" + std::to_string(c.cin) + " cout" + std::to_string(c.cout) +
-                " g" + std::to_string(c.groups) + " in" + std::to_string(c.h) + "x" + std::to_string(c.w) + " k" +
+                std::to_string(c.batch) + " cin" + std::to_string(c.cin) + " cout" + std::to_string(c.cout) + " g" +
+                std::to_string(c.groups) + " in" + std::to_string(c.h) + "x" + std::to_string(c.w) + " k" +
                 std::to_string(c.k_h) + "x" + std::to_string(c.k_w) + " s" + std::to_string(c.s_h) + "," +
                 std::to_string(c.s_w) + " d" + std::to_string(c.d_h) + "," + std::to_string(c.d_w) + " p" +
                 std::to_string(c.pt) + "," + std::to_string(c.pl) + "," + std::to_string(c.pb) + "," +
@@ -574,7 +581,7 @@ TEST_CASE("f32_conv_run (scalar and fast) matches the definition") {
   };
   const Named cases[] = {
       // PP-OCR shapes (reduced spatial size).
-      {{1, 3, 8, 1, 33, 35, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true}, P::kIm2colGemm},   // stem, > 1 pixel block
+      {{1, 3, 8, 1, 33, 35, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true}, P::kIm2colGemm},    // stem, > 1 pixel block
       {{1, 16, 16, 16, 20, 21, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, P::kDepthwise},  // dw 3x3 s1
       {{1, 32, 32, 32, 13, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true}, P::kDepthwise},  // dw 3x3 s2
       {{1, 8, 8, 8, 12, 20, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, true}, P::kDepthwise},     // dw 3x3 s(2,1)
@@ -588,20 +595,20 @@ TEST_CASE("f32_conv_run (scalar and fast) matches the definition") {
       {{1, 40, 6, 1, 1, 23, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, true}, P::kIm2colGemm},    // rec 1x3, pads (0,1)
       {{1, 10, 7, 1, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}, P::kIm2colGemm},    // dense 3x3, no bias
       // Everything else the general paths must handle.
-      {{2, 4, 6, 2, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, P::kIm2colGemm},      // groups 2
-      {{1, 6, 9, 3, 5, 6, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, true}, P::kGemm1x1},         // grouped 1x1
-      {{1, 4, 8, 4, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, P::kDepthwise},      // channel multiplier 2
-      {{1, 5, 7, 1, 12, 13, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, true}, P::kIm2colGemm},    // dilation 2
-      {{1, 6, 6, 6, 12, 13, 3, 3, 1, 1, 2, 3, 2, 3, 2, 3, true}, P::kDepthwise},     // dw dilation (2,3)
-      {{1, 3, 4, 1, 8, 9, 2, 3, 1, 2, 1, 1, 0, 2, 1, 0, true}, P::kIm2colGemm},      // asymmetric pads
-      {{1, 5, 3, 1, 9, 10, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, true}, P::kIm2colGemm},     // 1x1 stride 2
-      {{1, 5, 3, 1, 4, 5, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, true}, P::kIm2colGemm},      // 1x1 padded
-      {{1, 2, 3, 1, 11, 12, 7, 7, 3, 2, 1, 1, 3, 3, 3, 3, true}, P::kIm2colGemm},    // 7x7 stride (3,2)
-      {{1, 3, 3, 3, 9, 9, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, true}, P::kDepthwise},       // dw 7x7: general kernel
-      {{1, 4, 4, 4, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, P::kDepthwise},       // 1x1 input, padded
-      {{1, 4, 5, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, P::kIm2colGemm},      // 1x1 input, dense
-      {{3, 1, 2, 1, 6, 7, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, true}, P::kIm2colGemm},      // one input channel, batch 3
-      {{1, 130, 9, 1, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, P::kIm2colGemm},    // K = 1170: small blocks
+      {{2, 4, 6, 2, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, P::kIm2colGemm},    // groups 2
+      {{1, 6, 9, 3, 5, 6, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, true}, P::kGemm1x1},       // grouped 1x1
+      {{1, 4, 8, 4, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, P::kDepthwise},    // channel multiplier 2
+      {{1, 5, 7, 1, 12, 13, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, true}, P::kIm2colGemm},  // dilation 2
+      {{1, 6, 6, 6, 12, 13, 3, 3, 1, 1, 2, 3, 2, 3, 2, 3, true}, P::kDepthwise},   // dw dilation (2,3)
+      {{1, 3, 4, 1, 8, 9, 2, 3, 1, 2, 1, 1, 0, 2, 1, 0, true}, P::kIm2colGemm},    // asymmetric pads
+      {{1, 5, 3, 1, 9, 10, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, true}, P::kIm2colGemm},   // 1x1 stride 2
+      {{1, 5, 3, 1, 4, 5, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, true}, P::kIm2colGemm},    // 1x1 padded
+      {{1, 2, 3, 1, 11, 12, 7, 7, 3, 2, 1, 1, 3, 3, 3, 3, true}, P::kIm2colGemm},  // 7x7 stride (3,2)
+      {{1, 3, 3, 3, 9, 9, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, true}, P::kDepthwise},     // dw 7x7: general kernel
+      {{1, 4, 4, 4, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, P::kDepthwise},     // 1x1 input, padded
+      {{1, 4, 5, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, P::kIm2colGemm},    // 1x1 input, dense
+      {{3, 1, 2, 1, 6, 7, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, true}, P::kIm2colGemm},    // one input channel, batch 3
+      {{1, 130, 9, 1, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, P::kIm2colGemm},  // K = 1170: small blocks
   };
   size_t variant = 0;
   for (const F32ConvConfig* config : {&f32_conv_config_scalar(), &f32_conv_config()}) {
@@ -618,15 +625,12 @@ TEST_CASE("f32_conv_plan and f32_conv_output_size reject bad geometry") {
   p.out_channels = 4;
   p.kernel_h = p.kernel_w = 3;
   p.groups = 3;  // does not divide 4
-  CHECK(f32_conv_plan(p, w.data(), nullptr, F32Activation::none()).status().code() ==
-        StatusCode::kInvalidArgument);
+  CHECK(f32_conv_plan(p, w.data(), nullptr, F32Activation::none()).status().code() == StatusCode::kInvalidArgument);
   p.groups = 4;
   p.stride_w = 0;
-  CHECK(f32_conv_plan(p, w.data(), nullptr, F32Activation::none()).status().code() ==
-        StatusCode::kInvalidArgument);
+  CHECK(f32_conv_plan(p, w.data(), nullptr, F32Activation::none()).status().code() == StatusCode::kInvalidArgument);
   p.stride_w = 1;
-  CHECK(f32_conv_plan(p, nullptr, nullptr, F32Activation::none()).status().code() ==
-        StatusCode::kInvalidArgument);
+  CHECK(f32_conv_plan(p, nullptr, nullptr, F32Activation::none()).status().code() == StatusCode::kInvalidArgument);
   auto plan = f32_conv_plan(p, w.data(), nullptr, F32Activation::none());
   REQUIRE(plan.ok());
   size_t oh = 0, ow = 0;
@@ -636,6 +640,31 @@ TEST_CASE("f32_conv_plan and f32_conv_output_size reject bad geometry") {
   CHECK(ow == 3);
   std::vector<float> x(2 * 5 * 4), y(64);
   CHECK(f32_conv_run(*plan, 1, 2, 5, x.data(), y.data(), nullptr).code() == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("f32_conv scratch stays bounded on large images") {
+  std::vector<float> w(96 * 24 * 9, 0.5f);
+  F32ConvParams p;
+  p.in_channels = 96;
+  p.out_channels = 24;
+  p.kernel_h = p.kernel_w = 3;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
+  auto dense = f32_conv_plan(p, w.data(), nullptr, F32Activation::none());
+  REQUIRE(dense.ok());
+  const size_t k = 96 * 9;
+  CHECK(f32_conv_scratch_size(*dense, 64, 64) == f32_conv_scratch_size(*dense, 4000, 4000));
+  CHECK(f32_conv_scratch_size(*dense, 4000, 4000) <= 128 * k);
+  p.groups = p.out_channels = 96;
+  auto depthwise = f32_conv_plan(p, w.data(), nullptr, F32Activation::none());
+  REQUIRE(depthwise.ok());
+  CHECK(f32_conv_scratch_size(*depthwise, 4000, 4000) <= 5 * 4100);  // a few padded rows
+  p.groups = 1;
+  p.kernel_h = p.kernel_w = 1;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 0;
+  auto pointwise = f32_conv_plan(p, w.data(), nullptr, F32Activation::none());
+  REQUIRE(pointwise.ok());
+  CHECK(pointwise->path() == F32ConvPath::kGemm1x1);
+  CHECK(f32_conv_scratch_size(*pointwise, 4000, 4000) == 0);
 }
 
 // im2col is covered by the conv cases; this pins its layout directly.
@@ -652,8 +681,8 @@ TEST_CASE("f32_im2col_chw: layout, padding and block offsets") {
   float col[2 * 5];
   for (float& v : col) v = kGuard;
   f32_im2col_chw(g, 1, in, 2, 5, col, 5);  // pixels 2..6: (0,2) (0,3) (1,0) (1,1) (1,2)
-  const float want[10] = {2, 3, 0, 4, 5,    // tap kx=0 reads column ox - 1
-                          3, 0, 4, 5, 6};   // tap kx=1 reads column ox
+  const float want[10] = {2, 3, 0, 4, 5,   // tap kx=0 reads column ox - 1
+                          3, 0, 4, 5, 6};  // tap kx=1 reads column ox
   for (int i = 0; i < 10; ++i) CHECK(col[i] == want[i]);
 }
 

@@ -28,6 +28,7 @@ WQ_KERNEL_INLINE void f32x4_activate(const F32Activation& act, v128_t (&acc)[N])
     case F32ActivationKind::kMinMax: {
       const v128_t lo = wasm_f32x4_splat(act.min);
       const v128_t hi = wasm_f32x4_splat(act.max);
+      WQ_UNROLL
       for (size_t i = 0; i < N; ++i) acc[i] = f32x4_clamp_keep_nan(acc[i], lo, hi);
       return;
     }
@@ -38,6 +39,7 @@ WQ_KERNEL_INLINE void f32x4_activate(const F32Activation& act, v128_t (&acc)[N])
       const v128_t zero = wasm_f32x4_splat(0.0f);
       const v128_t one = wasm_f32x4_splat(1.0f);
       const bool swish = act.kind == F32ActivationKind::kHardSwish;
+      WQ_UNROLL
       for (size_t i = 0; i < N; ++i) {
         v128_t t = wasm_f32x4_add(wasm_f32x4_mul(alpha, acc[i]), beta);
         t = f32x4_clamp_keep_nan(t, zero, one);

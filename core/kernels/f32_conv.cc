@@ -198,6 +198,7 @@ size_t f32_conv_scratch_size(const F32ConvPlan& plan, size_t in_h, size_t in_w) 
 Status f32_conv_run(const F32ConvConfig& config, const F32ConvPlan& plan, size_t batch, size_t in_h, size_t in_w,
                     const float* input, float* output, F32Buffer* scratch) {
   const F32ConvParams& p = plan.params();
+  if (p.in_channels == 0) return invalid_argument("f32_conv_run: the plan was not made by f32_conv_plan");
   size_t out_h = 0, out_w = 0;
   WQ_RETURN_IF_ERROR(output_size(p, in_h, in_w, &out_h, &out_w));
   const F32Conv2dGeometry g = geometry(p, in_h, in_w, out_h, out_w);

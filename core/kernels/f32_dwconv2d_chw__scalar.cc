@@ -6,7 +6,7 @@
 namespace wq {
 
 void f32_dwconv2d_chw__scalar(const F32Conv2dGeometry& g, const float* input, const float* weights, float* output,
-                              float* scratch, const F32Activation* act) {
+                              float* /*scratch*/, const F32Activation* act) {
   assert(act != nullptr);
   for (size_t oy = 0; oy < g.out_h; ++oy) {
     for (size_t ox = 0; ox < g.out_w; ++ox) {

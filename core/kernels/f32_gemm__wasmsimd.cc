@@ -34,6 +34,7 @@ WQ_KERNEL_INLINE void setup_rows(size_t mr, const float* a, size_t a_stride, flo
                                  const float* (&ap)[MR], float* (&cp)[MR]) {
   ap[0] = a;
   cp[0] = c;
+  WQ_UNROLL
   for (size_t i = 1; i < MR; ++i) {
     ap[i] = i < mr ? ap[i - 1] + a_stride : ap[i - 1];
     cp[i] = i < mr ? cp[i - 1] + c_stride : cp[i - 1];
@@ -44,6 +45,7 @@ template <size_t MR>
 WQ_KERNEL_INLINE void init_from_bias(const float* w, v128_t (&acc)[2 * MR]) {
   acc[0] = wasm_v128_load(w);
   acc[1] = wasm_v128_load(w + 4);
+  WQ_UNROLL
   for (size_t i = 1; i < MR; ++i) {
     acc[2 * i] = acc[0];
     acc[2 * i + 1] = acc[1];
@@ -55,6 +57,7 @@ template <size_t MR>
 WQ_KERNEL_INLINE void step_loadsplat(const float* const (&ak)[MR], size_t k, const float* wk, v128_t (&acc)[2 * MR]) {
   const v128_t vb0 = wasm_v128_load(wk);
   const v128_t vb1 = wasm_v128_load(wk + 4);
+  WQ_UNROLL
   for (size_t i = 0; i < MR; ++i) {
     const v128_t va = wasm_v128_load32_splat(ak[i] + k);
     acc[2 * i] = wasm_f32x4_add(acc[2 * i], wasm_f32x4_mul(va, vb0));
@@ -67,6 +70,7 @@ template <int L, size_t MR>
 WQ_KERNEL_INLINE void step_lane(const v128_t (&va)[MR], const float* wk, v128_t (&acc)[2 * MR]) {
   const v128_t vb0 = wasm_v128_load(wk);
   const v128_t vb1 = wasm_v128_load(wk + 4);
+  WQ_UNROLL
   for (size_t i = 0; i < MR; ++i) {
     const v128_t vs = wasm_i32x4_shuffle(va[i], va[i], L, L, L, L);
     acc[2 * i] = wasm_f32x4_add(acc[2 * i], wasm_f32x4_mul(vs, vb0));
@@ -79,7 +83,9 @@ template <size_t MR>
 WQ_KERNEL_INLINE bool finish_tile(const F32Activation& act, v128_t (&acc)[2 * MR], float* (&cp)[MR], size_t& nc) {
   detail::f32x4_activate(act, acc);
   if (nc >= kNr) {
-    for (size_t i = MR; i-- > 0;) {
+    WQ_UNROLL
+    for (size_t r = 0; r < MR; ++r) {  // last row first
+      const size_t i = MR - 1 - r;
       wasm_v128_store(cp[i], acc[2 * i]);
       wasm_v128_store(cp[i] + 4, acc[2 * i + 1]);
       cp[i] += kNr;
@@ -87,7 +93,9 @@ WQ_KERNEL_INLINE bool finish_tile(const F32Activation& act, v128_t (&acc)[2 * MR
     nc -= kNr;
     return nc != 0;
   }
-  for (size_t i = MR; i-- > 0;) {
+  WQ_UNROLL
+  for (size_t r = 0; r < MR; ++r) {  // last row first
+    const size_t i = MR - 1 - r;
     float* p = cp[i];
     v128_t v = acc[2 * i];
     if (nc & 4) {
@@ -133,6 +141,7 @@ void gemm_splat(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride
     size_t k = 0;
     for (; k + 4 <= kc; k += 4) {
       v128_t va[MR];
+      WQ_UNROLL
       for (size_t i = 0; i < MR; ++i) va[i] = wasm_v128_load(ap[i] + k);
       step_lane<0, MR>(va, w, acc);
       step_lane<1, MR>(va, w + kNr, acc);

@@ -39,7 +39,9 @@ WQ_KERNEL_INLINE void chw_tile(size_t kc, const float* w, const float* b, size_t
   const v128_t vbias_rows[kMr] = {
       wasm_i32x4_shuffle(vbias, vbias, 0, 0, 0, 0), wasm_i32x4_shuffle(vbias, vbias, 1, 1, 1, 1),
       wasm_i32x4_shuffle(vbias, vbias, 2, 2, 2, 2), wasm_i32x4_shuffle(vbias, vbias, 3, 3, 3, 3)};
+  WQ_UNROLL
   for (size_t i = 0; i < kMr; ++i) {
+    WQ_UNROLL
     for (size_t v = 0; v < NV; ++v) acc[i * NV + v] = vbias_rows[i];
   }
   const float* wk = w + kMr;
@@ -49,19 +51,24 @@ WQ_KERNEL_INLINE void chw_tile(size_t kc, const float* w, const float* b, size_t
     if (kPartial) {
       vb[0] = detail::f32x4_load_partial(bk, partial);
     } else {
+      WQ_UNROLL
       for (size_t v = 0; v < NV; ++v) vb[v] = wasm_v128_load(bk + 4 * v);
     }
     bk += b_stride;
     if (kLoadSplat) {
+      WQ_UNROLL
       for (size_t i = 0; i < kMr; ++i) {
         const v128_t vw = wasm_v128_load32_splat(wk + i);
+        WQ_UNROLL
         for (size_t v = 0; v < NV; ++v) acc[i * NV + v] = wasm_f32x4_add(acc[i * NV + v], wasm_f32x4_mul(vw, vb[v]));
       }
     } else {
       const v128_t vw = wasm_v128_load(wk);
       const v128_t vw_rows[kMr] = {wasm_i32x4_shuffle(vw, vw, 0, 0, 0, 0), wasm_i32x4_shuffle(vw, vw, 1, 1, 1, 1),
                                    wasm_i32x4_shuffle(vw, vw, 2, 2, 2, 2), wasm_i32x4_shuffle(vw, vw, 3, 3, 3, 3)};
+      WQ_UNROLL
       for (size_t i = 0; i < kMr; ++i) {
+        WQ_UNROLL
         for (size_t v = 0; v < NV; ++v) {
           acc[i * NV + v] = wasm_f32x4_add(acc[i * NV + v], wasm_f32x4_mul(vw_rows[i], vb[v]));
         }
@@ -70,10 +77,13 @@ WQ_KERNEL_INLINE void chw_tile(size_t kc, const float* w, const float* b, size_t
     wk += kMr;
   }
   detail::f32x4_activate(act, acc);
-  for (size_t i = kMr; i-- > 0;) {
+  WQ_UNROLL
+  for (size_t r = 0; r < kMr; ++r) {  // last row first
+    const size_t i = kMr - 1 - r;
     if (kPartial) {
       detail::f32x4_store_partial(cp[i], acc[i * NV], partial);
     } else {
+      WQ_UNROLL
       for (size_t v = 0; v < NV; ++v) wasm_v128_store(cp[i] + 4 * v, acc[i * NV + v]);
     }
   }
@@ -85,6 +95,7 @@ void gemm_chw(size_t mr, size_t nc, size_t kc, const float* w, const float* b, s
   assert(mr >= 1 && mr <= kMr && nc >= 1 && act != nullptr);
   float* cp[kMr];
   cp[0] = c;
+  WQ_UNROLL
   for (size_t i = 1; i < kMr; ++i) cp[i] = i < mr ? cp[i - 1] + c_stride : cp[i - 1];
   // Full tiles, then whole vectors, then 1..3 pixels.
   size_t step = 4 * NV;
@@ -98,6 +109,7 @@ void gemm_chw(size_t mr, size_t nc, size_t kc, const float* w, const float* b, s
       chw_tile<1, true, kLoadSplat>(kc, w, b, b_stride, cp, step, *act);
     }
     b += step;
+    WQ_UNROLL
     for (size_t i = 0; i < kMr; ++i) cp[i] += step;
     nc -= step;
   }

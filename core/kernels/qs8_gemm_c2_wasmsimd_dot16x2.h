@@ -23,6 +23,13 @@ namespace detail {
 #else
 #define WQ_QGEMM_INLINE inline
 #endif
+// GCC (native builds) does not fully unroll the MR loops on its own and then
+// keeps the accumulators in memory; clang does.
+#if defined(__GNUC__) && !defined(__clang__)
+#define WQ_QGEMM_UNROLL _Pragma("GCC unroll 8")
+#else
+#define WQ_QGEMM_UNROLL
+#endif
 
 // Two weight vectors (columns 0-3 and 4-7, k pairs interleaved) as int16.
 inline void qgemm_load_w(const int8_t* w, v128_t* w0, v128_t* w1) {
@@ -40,6 +47,7 @@ template <size_t MR, typename WT>
 WQ_QGEMM_INLINE void qgemm_step(const int16_t* const* ar, size_t kk, const WT* wp, v128_t (*acc)[2]) {
   v128_t w0, w1;
   qgemm_load_w(wp, &w0, &w1);
+  WQ_QGEMM_UNROLL
   for (size_t i = 0; i < MR; ++i) {
     const v128_t va = wasm_v128_load32_splat(ar[i] + kk);
     acc[i][0] = wasm_i32x4_add(acc[i][0], wasm_i32x4_dot_i16x8(va, w0));
@@ -51,12 +59,14 @@ WQ_QGEMM_INLINE void qgemm_step(const int16_t* const* ar, size_t kk, const WT* w
 template <size_t MR, typename WT, class Epilogue>
 inline void qgemm_c2(size_t nc, size_t kc2, const int16_t* a, size_t a_stride, const void* w, Epilogue& epi) {
   const int16_t* ar[MR];
+  WQ_QGEMM_UNROLL
   for (size_t i = 0; i < MR; ++i) ar[i] = a + i * a_stride;
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   for (size_t n0 = 0; n0 < nc; n0 += kQGemmNr) {
     v128_t acc[MR][2];
     const v128_t b0 = wasm_v128_load(wb);
     const v128_t b1 = wasm_v128_load(wb + 16);
+    WQ_QGEMM_UNROLL
     for (size_t i = 0; i < MR; ++i) {
       acc[i][0] = b0;
       acc[i][1] = b1;
@@ -97,6 +107,7 @@ struct QGemmRequantEpilogue {
       s0 = wasm_v128_load(s);
       s1 = wasm_v128_load(s + 4);
     }
+    WQ_QGEMM_UNROLL
     for (size_t i = 0; i < MR; ++i) {
       v128_t a0 = acc[i][0], a1 = acc[i][1];
       if (p->scale_per_row) {
@@ -144,6 +155,7 @@ struct QGemmF32Epilogue {
     }
     const v128_t s0 = wasm_v128_load(s), s1 = wasm_v128_load(s + 4);
     const v128_t bv0 = wasm_v128_load(bias), bv1 = wasm_v128_load(bias + 4);
+    WQ_QGEMM_UNROLL
     for (size_t i = 0; i < MR; ++i) {
       const v128_t as = wasm_f32x4_splat(p->a_scale[i]);
       const v128_t f0 =
@@ -170,6 +182,7 @@ struct QGemmS32Epilogue {
 
   template <size_t MR>
   WQ_QGEMM_INLINE void store(v128_t (*acc)[2], size_t n0, size_t nb) {
+    WQ_QGEMM_UNROLL
     for (size_t i = 0; i < MR; ++i) {
       int32_t* dst = c + i * cm_stride + n0;
       if (nb == kQGemmNr) {

@@ -23,3 +23,8 @@
 // Kernel helpers that take accumulator arrays by reference must be inlined, or
 // the arrays live in memory instead of registers.
 #define WQ_KERNEL_INLINE inline __attribute__((always_inline))
+
+// Fully unrolls a loop over a compile-time count (tile rows, vectors) so its
+// accumulators become registers; GCC does not do this by itself at -O2. Clang
+// reads the same pragma.
+#define WQ_UNROLL _Pragma("GCC unroll 16")

@@ -31,7 +31,7 @@ template <typename Op> Result<Op> create_op(const KernelInit& init) {
 
 Result<float> float_attr(const KernelInit& init, const char* name, float fallback) {
   auto v = init.attr_float(name, fallback);
-  if (!v.ok()) return v.status().with_context(init.context());
+  if (!v.ok()) return detail::in_node(v.status(), init);
   return v.value();
 }
 
@@ -308,6 +308,7 @@ Result<std::unique_ptr<OpKernel>> make_clip6(const KernelInit& init) {
 }
 
 Result<std::unique_ptr<OpKernel>> make_clip11(const KernelInit& init) {
+  WQ_RETURN_IF_ERROR(detail::reject_moved_attrs(init, {"min", "max"}));
   return std::unique_ptr<OpKernel>(new ClipKernel(init, true, 0, 0));
 }
 
@@ -350,8 +351,8 @@ class IsInfKernel : public detail::NodeKernel {
 Result<std::unique_ptr<OpKernel>> make_isinf(const KernelInit& init) {
   auto neg = init.attr_int("detect_negative", 1);
   auto pos = init.attr_int("detect_positive", 1);
-  if (!neg.ok()) return neg.status().with_context(init.context());
-  if (!pos.ok()) return pos.status().with_context(init.context());
+  if (!neg.ok()) return detail::in_node(neg.status(), init);
+  if (!pos.ok()) return detail::in_node(pos.status(), init);
   return std::unique_ptr<OpKernel>(new IsInfKernel(init, neg.value() != 0, pos.value() != 0));
 }
 

@@ -64,7 +64,7 @@ class CastKernel : public detail::NodeKernel {
 Result<std::unique_ptr<OpKernel>> make_cast(const KernelInit& init) {
   if (!init.has_attr("to")) return invalid_model(init.context() + "attribute to is required");
   auto to = init.attr_int("to", 0);
-  if (!to.ok()) return to.status().with_context(init.context());
+  if (!to.ok()) return detail::in_node(to.status(), init);
   if (!dtype_is_known(static_cast<int32_t>(to.value())))
     return invalid_model(init.context() + "attribute to=" + std::to_string(to.value()) + " is not a known type");
   const DType t = static_cast<DType>(to.value());

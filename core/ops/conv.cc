@@ -72,7 +72,7 @@ Result<ConvAttrs> parse_conv_attrs(const KernelInit& init, bool transpose) {
   ConvAttrs a;
   WQ_ASSIGN_OR_RETURN(a.window, detail::parse_window_attrs(init));
   auto group = init.attr_int("group", 1);
-  if (!group.ok()) return group.status().with_context(init.context());
+  if (!group.ok()) return detail::in_node(group.status(), init);
   a.group = group.value();
   if (a.group <= 0) return invalid_model(init.context() + "group must be positive");
   if (transpose) {

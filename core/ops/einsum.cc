@@ -188,7 +188,7 @@ class EinsumKernel : public detail::NodeKernel {
 
 Result<std::unique_ptr<OpKernel>> make_einsum(const KernelInit& init) {
   auto eq = init.attr_string("equation", "");
-  if (!eq.ok()) return eq.status().with_context(init.context());
+  if (!eq.ok()) return detail::in_node(eq.status(), init);
   if (eq->empty()) return invalid_model(init.context() + "attribute equation is required");
   WQ_ASSIGN_OR_RETURN(Equation e, parse_equation(eq.value(), init.context()));
   return std::unique_ptr<OpKernel>(new EinsumKernel(init, std::move(e)));

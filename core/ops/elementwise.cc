@@ -208,7 +208,7 @@ void add_binary(OpRegistry& r, const char* name, int min_opset, Op op = Op{}) {
 
 Result<std::unique_ptr<OpKernel>> make_mod(const KernelInit& init) {
   auto fmod = init.attr_int("fmod", 0);
-  if (!fmod.ok()) return fmod.status().with_context(init.context());
+  if (!fmod.ok()) return detail::in_node(fmod.status(), init);
   ModOp op;
   op.fmod = fmod.value() != 0;
   return std::unique_ptr<OpKernel>(new BinaryKernel<NumericTypes, ModOp, false>(init, op));

@@ -69,7 +69,7 @@ Result<std::unique_ptr<OpKernel>> make_gemm(const KernelInit& init) {
   auto ta = init.attr_int("transA", 0);
   auto tb = init.attr_int("transB", 0);
   for (const Status* s : {&alpha.status(), &beta.status(), &ta.status(), &tb.status()})
-    if (!s->ok()) return s->with_context(init.context());
+    if (!s->ok()) return detail::in_node(*s, init);
   return std::unique_ptr<OpKernel>(new GemmKernel(init, alpha.value(), beta.value(), ta.value() != 0, tb.value() != 0));
 }
 

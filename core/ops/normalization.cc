@@ -14,13 +14,13 @@ using detail::FloatTypes;
 
 Result<float> float_attr(const KernelInit& init, const char* name, float fallback) {
   auto v = init.attr_float(name, fallback);
-  if (!v.ok()) return v.status().with_context(init.context());
+  if (!v.ok()) return detail::in_node(v.status(), init);
   return v.value();
 }
 
 Result<int64_t> int_attr(const KernelInit& init, const char* name, int64_t fallback) {
   auto v = init.attr_int(name, fallback);
-  if (!v.ok()) return v.status().with_context(init.context());
+  if (!v.ok()) return detail::in_node(v.status(), init);
   return v.value();
 }
 

@@ -102,12 +102,18 @@ Result<std::vector<double>> tensor_to_doubles(const Tensor& t, const std::string
   return out;
 }
 
+Status in_node(const Status& s, const KernelInit& init) {
+  const std::string prefix = init.context();
+  if (s.ok() || s.message().compare(0, prefix.size(), prefix) == 0) return s;
+  return s.with_context(prefix);
+}
+
 Result<IntsAttr> read_ints_attr(const KernelInit& init, const std::string& name) {
   IntsAttr a;
   a.present = init.has_attr(name);
   if (a.present) {
     auto v = init.attr_ints(name);
-    if (!v.ok()) return v.status().with_context(init.context());
+    if (!v.ok()) return detail::in_node(v.status(), init);
     a.values = std::move(v).value();
   }
   return a;
@@ -116,10 +122,18 @@ Result<IntsAttr> read_ints_attr(const KernelInit& init, const std::string& name)
 Status require_string_attr(const KernelInit& init, const std::string& name, const std::string& fallback,
                            const std::vector<std::string>& supported, std::string* value) {
   auto v = init.attr_string(name, fallback);
-  if (!v.ok()) return v.status().with_context(init.context());
+  if (!v.ok()) return detail::in_node(v.status(), init);
   if (std::find(supported.begin(), supported.end(), v.value()) == supported.end())
     return unsupported(init.context() + "attribute " + name + "='" + v.value() + "' is not supported");
   if (value) *value = v.value();
+  return Status::Ok();
+}
+
+Status reject_moved_attrs(const KernelInit& init, const std::vector<std::string>& names) {
+  for (const std::string& n : names)
+    if (init.has_attr(n))
+      return invalid_model(init.context() + n + " is an input at opset " + std::to_string(init.opset()) +
+                           ", not an attribute");
   return Status::Ok();
 }
 
@@ -138,7 +152,7 @@ Result<double> scalar_as_double(const Tensor& t, const std::string& what) {
 
 Result<AutoPad> parse_auto_pad(const KernelInit& init) {
   auto v = init.attr_string("auto_pad", "NOTSET");
-  if (!v.ok()) return v.status().with_context(init.context());
+  if (!v.ok()) return detail::in_node(v.status(), init);
   const std::string& s = v.value();
   if (s == "NOTSET" || s.empty()) return AutoPad::kNotSet;
   if (s == "SAME_UPPER") return AutoPad::kSameUpper;
@@ -159,7 +173,7 @@ Result<WindowAttrs> parse_window_attrs(const KernelInit& init) {
   a.pads = p.values;
   a.dilations = d.values;
   auto ceil = init.attr_int("ceil_mode", 0);
-  if (!ceil.ok()) return ceil.status().with_context(init.context());
+  if (!ceil.ok()) return detail::in_node(ceil.status(), init);
   a.ceil_mode = ceil.value() != 0;
   for (int64_t v : a.kernel_shape)
     if (v <= 0) return invalid_model(init.context() + "kernel_shape values must be positive");

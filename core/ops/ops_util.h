@@ -293,6 +293,9 @@ void gather_by_maps(const T* in, const Shape& in_shape, const std::vector<std::v
 // ---------------------------------------------------------------------------
 // Reading attributes and small tensors
 
+// Prefixes a failed status with the node context unless the runtime already did.
+Status in_node(const Status& s, const KernelInit& init);
+
 // Integer values of an int32/int64 tensor (shape tensors, axes, pads, ...).
 Result<std::vector<int64_t>> tensor_to_int64s(const Tensor& t, const std::string& what);
 // Values of a float/double/float16/int tensor as double (scales, Range, ...).
@@ -311,6 +314,10 @@ Result<IntsAttr> read_ints_attr(const KernelInit& init, const std::string& name)
 // we do not implement): kUnsupported naming the attribute and the value.
 Status require_string_attr(const KernelInit& init, const std::string& name, const std::string& fallback,
                            const std::vector<std::string>& supported, std::string* value);
+
+// kInvalidModel if any of `names` is present as an attribute: from the node's
+// opset on they are inputs (e.g. Slice's starts/ends from 10).
+Status reject_moved_attrs(const KernelInit& init, const std::vector<std::string>& names);
 
 // The required input `i` of a run, or kInvalidArgument naming it.
 Result<const Tensor*> required_input(const KernelContext& ctx, size_t i, const std::string& where);

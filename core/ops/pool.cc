@@ -150,7 +150,7 @@ Result<std::unique_ptr<OpKernel>> make_pool(const KernelInit& init) {
   auto so = init.attr_int("storage_order", 0);
   auto p = init.attr_int("p", 2);
   for (const Status* s : {&cip.status(), &so.status(), &p.status()})
-    if (!s->ok()) return s->with_context(init.context());
+    if (!s->ok()) return detail::in_node(*s, init);
   if (so.value() != 0 && so.value() != 1)
     return invalid_model(init.context() + "storage_order must be 0 or 1, got " + std::to_string(so.value()));
   if (kKind == PoolKind::kLp && p.value() <= 0)

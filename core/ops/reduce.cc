@@ -18,7 +18,7 @@ using detail::Compute;
 
 Result<int64_t> int_attr(const KernelInit& init, const char* name, int64_t fallback) {
   auto v = init.attr_int(name, fallback);
-  if (!v.ok()) return v.status().with_context(init.context());
+  if (!v.ok()) return detail::in_node(v.status(), init);
   return v.value();
 }
 
@@ -146,9 +146,7 @@ Result<std::unique_ptr<OpKernel>> make_reduce(const KernelInit& init) {
   WQ_ASSIGN_OR_RETURN(int64_t keep, int_attr(init, "keepdims", 1));
   spec.keepdims = keep != 0;
   if (init.opset() >= kAxesInputSince) {
-    if (init.has_attr("axes"))
-      return invalid_model(init.context() + "axes is an input from opset " + std::to_string(kAxesInputSince) +
-                           ", not an attribute");
+    WQ_RETURN_IF_ERROR(detail::reject_moved_attrs(init, {"axes"}));
     spec.from_input = true;
     WQ_ASSIGN_OR_RETURN(int64_t noop, int_attr(init, "noop_with_empty_axes", 0));
     spec.noop_with_empty_axes = noop != 0;
@@ -281,6 +279,7 @@ Result<std::unique_ptr<OpKernel>> make_topk(const KernelInit& init) {
   WQ_ASSIGN_OR_RETURN(int64_t largest, int_attr(init, "largest", 1));
   WQ_ASSIGN_OR_RETURN(int64_t k, int_attr(init, "k", 0));
   const bool k_input = init.opset() >= 10;
+  if (k_input) WQ_RETURN_IF_ERROR(detail::reject_moved_attrs(init, {"k"}));
   if (!k_input && !init.has_attr("k")) return invalid_model(init.context() + "attribute k is required");
   return std::unique_ptr<OpKernel>(new TopKKernel(init, axis, largest != 0, k, k_input));
 }

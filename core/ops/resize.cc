@@ -312,7 +312,7 @@ Result<std::unique_ptr<OpKernel>> make_resize(const KernelInit& init) {
   auto ev = init.attr_float("extrapolation_value", 0.0f);
   auto aa = init.attr_int("antialias", 0);
   for (const Status* s : {&ca.status(), &ex.status(), &ev.status(), &aa.status()})
-    if (!s->ok()) return s->with_context(init.context());
+    if (!s->ok()) return detail::in_node(*s, init);
   a.cubic_a = ca.value();
   a.exclude_outside = ex.value() != 0;
   a.extrapolation = ev.value();
@@ -333,7 +333,7 @@ Result<std::unique_ptr<OpKernel>> make_upsample(const KernelInit& init) {
   if (init.opset() < 9) {
     a.upsample_attr_scales = true;
     auto s = init.attr_floats("scales");
-    if (!s.ok()) return s.status().with_context(init.context());
+    if (!s.ok()) return detail::in_node(s.status(), init);
     a.attr_scales = s.value();
     if (a.attr_scales.empty()) return invalid_model(init.context() + "attribute scales is required");
   } else {

@@ -16,7 +16,7 @@ using detail::Compute;
 
 Result<int64_t> int_attr(const KernelInit& init, const char* name, int64_t fallback) {
   auto v = init.attr_int(name, fallback);
-  if (!v.ok()) return v.status().with_context(init.context());
+  if (!v.ok()) return detail::in_node(v.status(), init);
   return v.value();
 }
 
@@ -46,9 +46,7 @@ Result<IntsSource> ints_source(const KernelInit& init, const char* name, int inp
   s.input_index = input_index;
   if (init.opset() >= input_since) {
     s.from_input = true;
-    if (init.has_attr(name))
-      return invalid_model(init.context() + name + " is an input from opset " + std::to_string(input_since) +
-                           ", not an attribute");
+    WQ_RETURN_IF_ERROR(detail::reject_moved_attrs(init, {name}));
     return s;
   }
   WQ_ASSIGN_OR_RETURN(detail::IntsAttr a, detail::read_ints_attr(init, name));
@@ -260,7 +258,7 @@ class DropoutKernel : public detail::NodeKernel {
 
 Result<std::unique_ptr<OpKernel>> make_dropout(const KernelInit& init) {
   auto ratio = init.attr_float("ratio", 0.5f);
-  if (!ratio.ok()) return ratio.status().with_context(init.context());
+  if (!ratio.ok()) return detail::in_node(ratio.status(), init);
   // Reject a constant training_mode=true up front when the ratio is known to be non-zero.
   const Tensor* training = init.num_inputs() > 2 ? init.constant_input(2) : nullptr;
   if (training && training->dtype() == DType::kBool && training->numel() == 1 && training->data<bool>()[0]) {
@@ -339,23 +337,23 @@ Result<std::unique_ptr<OpKernel>> make_constant(const KernelInit& init) {
   Tensor value;
   if (name == "value") {
     auto t = init.attr_tensor("value");
-    if (!t.ok()) return t.status().with_context(init.context());
+    if (!t.ok()) return detail::in_node(t.status(), init);
     value = std::move(t).value();
   } else if (name == "value_float") {
     auto v = init.attr_float(name, 0);
-    if (!v.ok()) return v.status().with_context(init.context());
+    if (!v.ok()) return detail::in_node(v.status(), init);
     value = Tensor::from_floats({}, {v.value()});
   } else if (name == "value_floats") {
     auto v = init.attr_floats(name);
-    if (!v.ok()) return v.status().with_context(init.context());
+    if (!v.ok()) return detail::in_node(v.status(), init);
     value = Tensor::from_floats({static_cast<int64_t>(v->size())}, v.value());
   } else if (name == "value_int") {
     auto v = init.attr_int(name, 0);
-    if (!v.ok()) return v.status().with_context(init.context());
+    if (!v.ok()) return detail::in_node(v.status(), init);
     value = Tensor::from_int64s({}, {v.value()});
   } else if (name == "value_ints") {
     auto v = init.attr_ints(name);
-    if (!v.ok()) return v.status().with_context(init.context());
+    if (!v.ok()) return detail::in_node(v.status(), init);
     value = Tensor::from_int64s({static_cast<int64_t>(v->size())}, v.value());
   } else if (name == "value_string" || name == "value_strings" || name == "sparse_value") {
     return unsupported(init.context() + "attribute " + name + " is not supported");
@@ -388,7 +386,7 @@ Result<std::unique_ptr<OpKernel>> make_constant_of_shape(const KernelInit& init)
   Tensor value = Tensor::from_floats({1}, {0.0f});
   if (init.has_attr("value")) {
     auto t = init.attr_tensor("value");
-    if (!t.ok()) return t.status().with_context(init.context());
+    if (!t.ok()) return detail::in_node(t.status(), init);
     value = std::move(t).value();
     if (value.numel() != 1)
       return invalid_model(init.context() + "value must have exactly one element, got " +

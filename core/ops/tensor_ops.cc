@@ -17,7 +17,7 @@ using detail::Compute;
 
 Result<int64_t> int_attr(const KernelInit& init, const char* name, int64_t fallback) {
   auto v = init.attr_int(name, fallback);
-  if (!v.ok()) return v.status().with_context(init.context());
+  if (!v.ok()) return detail::in_node(v.status(), init);
   return v.value();
 }
 
@@ -252,7 +252,9 @@ Result<std::unique_ptr<OpKernel>> make_split(const KernelInit& init) {
   WQ_ASSIGN_OR_RETURN(int64_t axis, int_attr(init, "axis", 0));
   std::vector<int64_t> split;
   const bool split_input = init.opset() >= 13;
-  if (!split_input) {
+  if (split_input) {
+    WQ_RETURN_IF_ERROR(detail::reject_moved_attrs(init, {"split"}));
+  } else {
     WQ_ASSIGN_OR_RETURN(detail::IntsAttr a, detail::read_ints_attr(init, "split"));
     split = a.values;
   }
@@ -349,7 +351,10 @@ class SliceKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_slice(const KernelInit& init) {
-  if (init.opset() >= 10) return std::unique_ptr<OpKernel>(new SliceKernel(init, true, {}, {}, {}));
+  if (init.opset() >= 10) {
+    WQ_RETURN_IF_ERROR(detail::reject_moved_attrs(init, {"starts", "ends", "axes"}));
+    return std::unique_ptr<OpKernel>(new SliceKernel(init, true, {}, {}, {}));
+  }
   WQ_ASSIGN_OR_RETURN(detail::IntsAttr starts, detail::read_ints_attr(init, "starts"));
   WQ_ASSIGN_OR_RETURN(detail::IntsAttr ends, detail::read_ints_attr(init, "ends"));
   WQ_ASSIGN_OR_RETURN(detail::IntsAttr axes, detail::read_ints_attr(init, "axes"));
@@ -506,11 +511,14 @@ Result<std::unique_ptr<OpKernel>> make_pad(const KernelInit& init) {
                     : mode == "reflect" ? PadMode::kReflect
                     : mode == "edge"    ? PadMode::kEdge
                                         : PadMode::kWrap;
-  if (init.opset() >= 11) return std::unique_ptr<OpKernel>(new PadKernel(init, m, true, {}, 0.0f));
+  if (init.opset() >= 11) {
+    WQ_RETURN_IF_ERROR(detail::reject_moved_attrs(init, {"pads", "value"}));
+    return std::unique_ptr<OpKernel>(new PadKernel(init, m, true, {}, 0.0f));
+  }
   WQ_ASSIGN_OR_RETURN(detail::IntsAttr pads, detail::read_ints_attr(init, "pads"));
   if (!pads.present) return invalid_model(init.context() + "attribute pads is required");
   auto value = init.attr_float("value", 0.0f);
-  if (!value.ok()) return value.status().with_context(init.context());
+  if (!value.ok()) return detail::in_node(value.status(), init);
   return std::unique_ptr<OpKernel>(new PadKernel(init, m, false, pads.values, value.value()));
 }
 

@@ -23,6 +23,8 @@ int64_t floor_div_pow2(int64_t k, int s) {
   return k >= 0 ? (k >> s) : -(((-(k + 1)) >> s) + 1);
 }
 
+// Only for x inside a window fitted by fit_exponent(), where |x| * inv_width
+// <= 2^41.
 int64_t bin_of(double x, double inv_width) { return int64_t(std::floor(x * inv_width)); }
 
 }  // namespace
@@ -111,8 +113,11 @@ Status Histogram::add(const float* x, size_t n) {
     max_ = bmax;
   } else {
     const float mn = std::min(min_, bmin), mx = std::max(max_, bmax);
+    // Compared in double: a batch far wider than the current grid has bin
+    // indices beyond int64 at the old width.
     const double inv = std::ldexp(1.0, -exponent_);
-    if (bin_of(mn, inv) < first_bin_ || bin_of(mx, inv) > first_bin_ + nb - 1) {
+    if (std::floor(double(mn) * inv) < double(first_bin_) ||
+        std::floor(double(mx) * inv) > double(first_bin_ + nb - 1)) {
       const int e = fit_exponent(mn, mx, exponent_);
       rebin(e, bin_of(mn, std::ldexp(1.0, -e)));
     }

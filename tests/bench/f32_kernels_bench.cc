@@ -2,14 +2,14 @@
 // on MatMul shapes and PP-OCR-like conv layers, plus every f32_gemm /
 // f32_gemm_chw kernel variant on one shape. Not part of wq_tests; build by hand.
 //
-// Native (SIMDe):
-//   g++ -std=c++17 -O2 -DNDEBUG -march=x86-64-v2 -I. tests/bench/f32_kernels_bench.cc \
-//       core/kernels/f32_*.cc core/status.cc -o /tmp/f32_kernels_bench && /tmp/f32_kernels_bench
-// WASM (what ships):
-//   NODE_PATH=/usr/share/nodejs em++ -std=c++17 -O3 -DNDEBUG -msimd128 -I. tests/bench/f32_kernels_bench.cc \
+// Run from the repository root. Native (SIMDe), one line:
+//   g++ -std=c++17 -O2 -DNDEBUG -march=x86-64-v2 -I. tests/bench/f32_kernels_bench.cc core/kernels/f32_*.cc
+//       core/status.cc -o /tmp/f32_kernels_bench && /tmp/f32_kernels_bench
+// WASM (what ships), one line:
+//   NODE_PATH=/usr/share/nodejs em++ -std=c++17 -O3 -DNDEBUG -msimd128 -I. tests/bench/f32_kernels_bench.cc
 //       core/kernels/f32_*.cc core/status.cc -sALLOW_MEMORY_GROWTH=1 -o /tmp/f32_kernels_bench.js
 //   node --no-experimental-fetch /tmp/f32_kernels_bench.js
-// (run both from the repository root). Pass a substring to run only matching rows.
+// Pass a substring to run only the rows whose name contains it.
 //
 // Each row reports the best of several timed batches, in process CPU time
 // (under Node: process.cpuUsage), as milliseconds per call and

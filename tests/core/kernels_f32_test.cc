@@ -640,6 +640,7 @@ TEST_CASE("f32_conv_plan and f32_conv_output_size reject bad geometry") {
   CHECK(ow == 3);
   std::vector<float> x(2 * 5 * 4), y(64);
   CHECK(f32_conv_run(*plan, 1, 2, 5, x.data(), y.data(), nullptr).code() == StatusCode::kInvalidArgument);
+  CHECK(f32_conv_run(F32ConvPlan(), 1, 3, 5, x.data(), y.data(), nullptr).code() == StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("f32_conv scratch stays bounded on large images") {

@@ -171,3 +171,27 @@ TEST_CASE("unsupported dtype names the type") {
   CHECK(y.status().code() == StatusCode::kUnsupported);
   CHECK(y.status().message().find("int32") != std::string::npos);
 }
+
+TEST_CASE("float16 arithmetic computes in float and rounds once") {
+  // 1 + 2^-10 is the float16 after 1; adding 2^-11 twice in one op is exact in float,
+  // then rounds to 1 + 2^-10.
+  auto a = make_tensor<uint16_t>({2}, {0x3C00, 0x3C00}, DType::kFloat16);  // 1, 1
+  auto b = make_tensor<uint16_t>({2}, {0x1400, 0x3C00}, DType::kFloat16);  // 2^-10, 1
+  auto y = OpTest("Add", 14).input(a).input(b).run1();
+  WQ_REQUIRE_OK(y);
+  CHECK(y->dtype() == DType::kFloat16);
+  CHECK(values_of<uint16_t>(*y) == std::vector<uint16_t>{0x3C01, 0x4000});
+  auto r = OpTest("Relu", 14).input(make_tensor<uint16_t>({2}, {0xBC00, 0x3C00}, DType::kFloat16)).run1();
+  WQ_REQUIRE_OK(r);
+  CHECK(values_of<uint16_t>(*r) == std::vector<uint16_t>{0x0000, 0x3C00});
+}
+
+TEST_CASE("inputs moved from attributes are rejected as attributes") {
+  auto x = Tensor::from_floats({1}, {1});
+  CHECK(OpTest("Clip", 11).attr("min", 0.0f).input(x).build().code() == StatusCode::kInvalidModel);
+  CHECK(OpTest("Slice", 10).attr_ints("starts", {0}).build().code() == StatusCode::kInvalidModel);
+  CHECK(OpTest("Pad", 11).attr_ints("pads", {0, 0}).build().code() == StatusCode::kInvalidModel);
+  CHECK(OpTest("Split", 13).attr_ints("split", {1}).build().code() == StatusCode::kInvalidModel);
+  CHECK(OpTest("TopK", 10).attr("k", 1).build().code() == StatusCode::kInvalidModel);
+  CHECK(OpTest("Unsqueeze", 13).attr_ints("axes", {0}).build().code() == StatusCode::kInvalidModel);
+}

@@ -1,6 +1,8 @@
 // Gemm, MatMul (numpy broadcasting, 1-D operands) and Einsum.
 #include <doctest.h>
 
+#include <limits>
+
 #include "tests/core/op_test_util.h"
 
 using namespace wq;

@@ -20,11 +20,11 @@ run_suite() {
   if "$@"; then echo "==== $name: ok"; else echo "==== $name: FAILED"; failed+=("$name"); fi
 }
 
-run_suite "doctest (native, ASan+UBSan)" build/native-asan/wq_tests
-run_suite "doctest (wasm)" node --no-experimental-fetch build/wasm/wq_tests.js
+run_suite "doctest (native, ASan+UBSan)" build/native-asan/wq_tests --no-colors=true
+run_suite "doctest (wasm)" node --no-experimental-fetch build/wasm/wq_tests.cjs --no-colors=true
 run_suite "onnx conformance (native)" build/native/wq_conformance "$ONNX_NODE_TESTS" \
   --expect tests/conformance/expected_pass.txt --table artifacts/conformance-native.md
-run_suite "onnx conformance (wasm)" node --no-experimental-fetch build/wasm/wq_conformance.js "$ONNX_NODE_TESTS" \
+run_suite "onnx conformance (wasm)" node --no-experimental-fetch build/wasm/wq_conformance.cjs "$ONNX_NODE_TESTS" \
   --expect tests/conformance/expected_pass.txt --table artifacts/conformance-wasm.md
 run_suite "node API tests" node --test --test-reporter=spec tests/node/
 run_suite "browser tests" node --test --test-reporter=spec tests/e2e/

@@ -1,6 +1,7 @@
 #include "core/kernels/f32_conv.h"
 
 #include <cassert>
+#include <cstdint>
 #include <string>
 
 #include "core/kernels/f32_im2col.h"
@@ -43,6 +44,9 @@ size_t block_pixels(F32ConvPath path, size_t k, size_t pixels) {
   return nb < pixels ? nb : pixels;
 }
 
+// a * b <= limit, without overflow (size_t is 32 bits under WASM).
+bool product_within(size_t a, size_t b, size_t limit) { return a == 0 || b <= limit / a; }
+
 size_t gemm_k(const F32ConvParams& p) { return p.in_channels / p.groups * p.kernel_h * p.kernel_w; }
 
 F32Conv2dGeometry geometry(const F32ConvParams& p, size_t in_h, size_t in_w, size_t out_h, size_t out_w) {
@@ -77,6 +81,10 @@ Status output_size(const F32ConvParams& p, size_t in_h, size_t in_w, size_t* out
   }
   *out_h = (padded_h - eff_h) / p.stride_h + 1;
   *out_w = (padded_w - eff_w) / p.stride_w + 1;
+  if (!product_within(*out_h, *out_w, kMaxDim)) {
+    return invalid_argument("Conv output of " + std::to_string(*out_h) + " x " + std::to_string(*out_w) +
+                            " is too large");
+  }
   return Status::Ok();
 }
 
@@ -146,8 +154,15 @@ Result<F32ConvPlan> f32_conv_plan(const F32ConvParams& params, const float* weig
     return invalid_argument("Conv: kernel_shape, strides and dilations must be positive");
   }
   if (weights == nullptr) return invalid_argument("Conv: weights are null");
+  // Every product below stays within kMaxDim, so later size arithmetic cannot wrap.
+  if (!product_within(p.kernel_h, p.kernel_w, kMaxDim) ||
+      !product_within(p.in_channels / p.groups, p.kernel_h * p.kernel_w, kMaxDim) ||
+      !product_within(p.kernel_h - 1, p.dilation_h, kMaxDim - 1) ||
+      !product_within(p.kernel_w - 1, p.dilation_w, kMaxDim - 1)) {
+    return invalid_argument("Conv: kernel_shape / dilations / channels are too large");
+  }
   const size_t k = gemm_k(p);
-  if (k > kMaxDim || (p.out_channels > kF32BufferMaxBytes / sizeof(float) / k)) {
+  if (!product_within(p.out_channels, k + 1, kF32BufferMaxBytes / sizeof(float))) {
     return out_of_memory("Conv: weight of " + std::to_string(p.out_channels) + " x " + std::to_string(k) +
                          " is too large");
   }
@@ -167,6 +182,7 @@ Result<F32ConvPlan> f32_conv_plan(const F32ConvParams& params, const float* weig
   plan.path_ = pointwise ? F32ConvPath::kGemm1x1 : F32ConvPath::kIm2colGemm;
   const size_t m = p.out_channels / p.groups;
   const size_t group_size = f32_pack_gemm_chw_w_size(m, k);
+  if (!product_within(group_size, p.groups, SIZE_MAX)) return out_of_memory("Conv: packed weights are too large");
   WQ_RETURN_IF_ERROR(plan.packed_.reserve(group_size * p.groups, "Conv weights"));
   for (size_t grp = 0; grp < p.groups; ++grp) {
     f32_pack_gemm_chw_w(m, k, weights + grp * m * k, k, bias != nullptr ? bias + grp * m : nullptr,
@@ -189,7 +205,8 @@ size_t f32_conv_scratch_size(const F32ConvPlan& plan, size_t in_h, size_t in_w) 
       return 0;
     case F32ConvPath::kIm2colGemm: {
       const size_t k = gemm_k(plan.params());
-      return k * block_pixels(plan.path(), k, out_h * out_w);
+      const size_t nb = block_pixels(plan.path(), k, out_h * out_w);
+      return product_within(k, nb, SIZE_MAX) ? k * nb : SIZE_MAX;  // SIZE_MAX: the reserve fails
     }
   }
   return 0;

@@ -252,9 +252,18 @@ void dwconv_square(const F32Conv2dGeometry& g, const float* input, const float* 
 }  // namespace
 
 size_t f32_dwconv2d_chw_scratch_size(const F32Conv2dGeometry& g) {
-  const Layout l = layout_of(g);
-  // zero row + ring (+ the general kernel's accumulator row)
-  return (1 + l.window) * l.row + l.out_wp;
+  // zero row + ring + the general kernel's accumulator row: the Layout sizes,
+  // in 64 bits and saturating, so a geometry whose scratch does not fit in
+  // size_t (32 bits under WASM) asks for SIZE_MAX, which no allocation meets;
+  // when it fits, every Layout field fits too.
+  if (g.stride_w == 0) return SIZE_MAX;
+  auto mul = [](uint64_t a, uint64_t b) { return (a != 0 && b > UINT64_MAX / 4 / a) ? UINT64_MAX / 4 : a * b; };
+  auto up4 = [](uint64_t n) { return (n + 3) & ~uint64_t{3}; };
+  const uint64_t window = mul(g.kernel_h - 1, g.dilation_h) + 1;
+  const uint64_t out_wp = up4(g.out_w);
+  const uint64_t lp = up4(out_wp + mul(g.kernel_w - 1, g.dilation_w) / g.stride_w);
+  const uint64_t total = mul(window + 1, mul(g.stride_w, lp)) + out_wp;
+  return total > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(total);
 }
 
 void f32_dwconv2d_chw_3x3__wasmsimd(const F32Conv2dGeometry& g, const float* input, const float* weights, float* output,

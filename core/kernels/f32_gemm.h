@@ -63,7 +63,7 @@ void f32_gemm_4x8__wasmsimd_splat(size_t mr, size_t nc, size_t kc, const float* 
 
 // Packed B: for each panel of 8 columns [j0, j0 + 8): bias[j0 .. j0+8), then
 // for k = 0 .. K-1: B[k][j0 .. j0+8). Columns >= N are zero. Total
-// f32_pack_gemm_w_size(k, n) floats.
+// f32_pack_gemm_w_size(k, n) floats (SIZE_MAX if that overflows size_t).
 //   b: K x N row-major (b_transposed = false, ldb >= N), or N x K row-major
 //      (b_transposed = true, ldb >= K: ONNX Gemm transB = 1).
 //   bias: N floats or nullptr (zero).
@@ -97,7 +97,8 @@ void f32_gemm_chw_4x8__wasmsimd_splat(size_t mr, size_t nc, size_t kc, const flo
 
 // Packed W: for each panel of 4 rows [i0, i0 + 4): bias[i0 .. i0+4), then for
 // k = 0 .. K-1: W[i0 .. i0+4][k]. Rows >= M are zero. Total
-// f32_pack_gemm_chw_w_size(m, k) floats; panel p starts at p * (4 + 4 * k).
+// f32_pack_gemm_chw_w_size(m, k) floats (SIZE_MAX if that overflows size_t);
+// panel p starts at p * (4 + 4 * k).
 //   w: M x K row-major, ldw >= K (a Conv weight [Cout, Cin/g, kh, kw] of one
 //      group is M = Cout/g rows of K = Cin/g * kh * kw).
 //   bias: M floats or nullptr (zero).

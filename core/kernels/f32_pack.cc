@@ -1,15 +1,28 @@
 // Weight packing for the f32 GEMM families (done once, when a plan is built).
 #include <cassert>
+#include <cstdint>
 #include <cstring>
 
 #include "core/kernels/f32_gemm.h"
 
 namespace wq {
 
-size_t f32_pack_gemm_w_size(size_t k, size_t n) {
-  const size_t panels = (n + kF32GemmNr - 1) / kF32GemmNr;
-  return panels * (kF32GemmNr + k * kF32GemmNr);
+namespace {
+
+// panels * (nr + k * nr) floats, SIZE_MAX if that does not fit (size_t is 32
+// bits under WASM); no allocation accepts SIZE_MAX.
+size_t panel_floats(size_t count, size_t nr, size_t k) {
+  const uint64_t panels = (static_cast<uint64_t>(count) + nr - 1) / nr;
+  if (k >= UINT64_MAX / nr - 1) return SIZE_MAX;
+  const uint64_t per_panel = nr + static_cast<uint64_t>(k) * nr;
+  if (panels > UINT64_MAX / per_panel) return SIZE_MAX;
+  const uint64_t total = panels * per_panel;
+  return total > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(total);
 }
+
+}  // namespace
+
+size_t f32_pack_gemm_w_size(size_t k, size_t n) { return panel_floats(n, kF32GemmNr, k); }
 
 void f32_pack_gemm_w(size_t k, size_t n, const float* b, size_t ldb, bool b_transposed, const float* bias,
                      float* packed) {
@@ -29,10 +42,7 @@ void f32_pack_gemm_w(size_t k, size_t n, const float* b, size_t ldb, bool b_tran
   }
 }
 
-size_t f32_pack_gemm_chw_w_size(size_t m, size_t k) {
-  const size_t panels = (m + kF32GemmChwMr - 1) / kF32GemmChwMr;
-  return panels * (kF32GemmChwMr + k * kF32GemmChwMr);
-}
+size_t f32_pack_gemm_chw_w_size(size_t m, size_t k) { return panel_floats(m, kF32GemmChwMr, k); }
 
 void f32_pack_gemm_chw_w(size_t m, size_t k, const float* w, size_t ldw, const float* bias, float* packed) {
   assert(w != nullptr || k == 0 || m == 0);

@@ -29,12 +29,6 @@ template <typename Op> Result<Op> create_op(const KernelInit& init) {
   }
 }
 
-Result<float> float_attr(const KernelInit& init, const char* name, float fallback) {
-  auto v = init.attr_float(name, fallback);
-  if (!v.ok()) return detail::in_node(v.status(), init);
-  return v.value();
-}
-
 template <typename Types, typename Op>
 class UnaryKernel : public detail::NodeKernel {
  public:
@@ -141,7 +135,7 @@ struct MishOp {
 struct LeakyReluOp {
   float alpha;
   static Result<LeakyReluOp> create(const KernelInit& init) {
-    WQ_ASSIGN_OR_RETURN(float a, float_attr(init, "alpha", 0.01f));
+    WQ_ASSIGN_OR_RETURN(float a, detail::float_attr(init, "alpha", 0.01f));
     return LeakyReluOp{a};
   }
   template <typename C> C operator()(C x) const { return x < C(0) ? C(alpha) * x : x; }
@@ -150,7 +144,7 @@ struct LeakyReluOp {
 struct EluOp {
   float alpha;
   static Result<EluOp> create(const KernelInit& init) {
-    WQ_ASSIGN_OR_RETURN(float a, float_attr(init, "alpha", 1.0f));
+    WQ_ASSIGN_OR_RETURN(float a, detail::float_attr(init, "alpha", 1.0f));
     return EluOp{a};
   }
   template <typename C> C operator()(C x) const { return x < C(0) ? C(alpha) * (std::exp(x) - C(1)) : x; }
@@ -159,7 +153,7 @@ struct EluOp {
 struct CeluOp {
   float alpha;
   static Result<CeluOp> create(const KernelInit& init) {
-    WQ_ASSIGN_OR_RETURN(float a, float_attr(init, "alpha", 1.0f));
+    WQ_ASSIGN_OR_RETURN(float a, detail::float_attr(init, "alpha", 1.0f));
     if (a == 0.0f) return invalid_model(init.context() + "alpha must not be 0");
     return CeluOp{a};
   }
@@ -172,8 +166,8 @@ struct CeluOp {
 struct SeluOp {
   float alpha, gamma;
   static Result<SeluOp> create(const KernelInit& init) {
-    WQ_ASSIGN_OR_RETURN(float a, float_attr(init, "alpha", 1.67326319217681884765625f));
-    WQ_ASSIGN_OR_RETURN(float g, float_attr(init, "gamma", 1.05070102214813232421875f));
+    WQ_ASSIGN_OR_RETURN(float a, detail::float_attr(init, "alpha", 1.67326319217681884765625f));
+    WQ_ASSIGN_OR_RETURN(float g, detail::float_attr(init, "gamma", 1.05070102214813232421875f));
     return SeluOp{a, g};
   }
   template <typename C> C operator()(C x) const {
@@ -184,7 +178,7 @@ struct SeluOp {
 struct ThresholdedReluOp {
   float alpha;
   static Result<ThresholdedReluOp> create(const KernelInit& init) {
-    WQ_ASSIGN_OR_RETURN(float a, float_attr(init, "alpha", 1.0f));
+    WQ_ASSIGN_OR_RETURN(float a, detail::float_attr(init, "alpha", 1.0f));
     return ThresholdedReluOp{a};
   }
   template <typename C> C operator()(C x) const { return x > C(alpha) ? x : C(0); }
@@ -193,8 +187,8 @@ struct ThresholdedReluOp {
 struct HardSigmoidOp {
   float alpha, beta;
   static Result<HardSigmoidOp> create(const KernelInit& init) {
-    WQ_ASSIGN_OR_RETURN(float a, float_attr(init, "alpha", 0.2f));
-    WQ_ASSIGN_OR_RETURN(float b, float_attr(init, "beta", 0.5f));
+    WQ_ASSIGN_OR_RETURN(float a, detail::float_attr(init, "alpha", 0.2f));
+    WQ_ASSIGN_OR_RETURN(float b, detail::float_attr(init, "beta", 0.5f));
     return HardSigmoidOp{a, b};
   }
   template <typename C> C operator()(C x) const {
@@ -211,8 +205,8 @@ struct HardSwishOp {
 struct ShrinkOp {
   float bias, lambd;
   static Result<ShrinkOp> create(const KernelInit& init) {
-    WQ_ASSIGN_OR_RETURN(float b, float_attr(init, "bias", 0.0f));
-    WQ_ASSIGN_OR_RETURN(float l, float_attr(init, "lambd", 0.5f));
+    WQ_ASSIGN_OR_RETURN(float b, detail::float_attr(init, "bias", 0.0f));
+    WQ_ASSIGN_OR_RETURN(float l, detail::float_attr(init, "lambd", 0.5f));
     return ShrinkOp{b, l};
   }
   template <typename C> C operator()(C x) const {
@@ -302,8 +296,8 @@ class ClipKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_clip6(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(float lo, float_attr(init, "min", -std::numeric_limits<float>::max()));
-  WQ_ASSIGN_OR_RETURN(float hi, float_attr(init, "max", std::numeric_limits<float>::max()));
+  WQ_ASSIGN_OR_RETURN(float lo, detail::float_attr(init, "min", -std::numeric_limits<float>::max()));
+  WQ_ASSIGN_OR_RETURN(float hi, detail::float_attr(init, "max", std::numeric_limits<float>::max()));
   return std::unique_ptr<OpKernel>(new ClipKernel(init, false, lo, hi));
 }
 
@@ -349,11 +343,9 @@ class IsInfKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_isinf(const KernelInit& init) {
-  auto neg = init.attr_int("detect_negative", 1);
-  auto pos = init.attr_int("detect_positive", 1);
-  if (!neg.ok()) return detail::in_node(neg.status(), init);
-  if (!pos.ok()) return detail::in_node(pos.status(), init);
-  return std::unique_ptr<OpKernel>(new IsInfKernel(init, neg.value() != 0, pos.value() != 0));
+  WQ_ASSIGN_OR_RETURN(int64_t neg, detail::int_attr(init, "detect_negative", 1));
+  WQ_ASSIGN_OR_RETURN(int64_t pos, detail::int_attr(init, "detect_positive", 1));
+  return std::unique_ptr<OpKernel>(new IsInfKernel(init, neg != 0, pos != 0));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The one place that lists every op family; builtin_ops() calls this once.
 #include "core/ops/ops_util.h"
+#include "core/ops/quant_ops.h"
 
 namespace wq {
 
@@ -16,6 +17,7 @@ void register_all_ops(OpRegistry& r) {
   register_cast_ops(r);
   register_reduce_ops(r);
   register_resize_ops(r);
+  register_quant_ops(r);
 }
 
 }  // namespace wq

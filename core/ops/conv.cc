@@ -15,19 +15,13 @@ using detail::Compute;
 using detail::FloatTypes;
 using detail::WindowGeometry;
 
-int64_t product(const std::vector<int64_t>& v) {
-  int64_t p = 1;
-  for (int64_t d : v) p *= d;
-  return p;
-}
-
 // Walks every (kernel offset, output position) pair of one channel and calls
 // f(col_index, input_offset_or_-1). The last spatial dim is the inner loop.
 // Used in both directions: gather for im2col, scatter for col2im.
 template <typename F>
 void for_each_window_tap(const WindowGeometry& g, F&& f) {
   const size_t nd = g.in.size();
-  const int64_t kprod = product(g.kernel), out_size = product(g.out);
+  const int64_t kprod = shape_numel(g.kernel), out_size = shape_numel(g.out);
   const std::vector<int64_t> in_strides = detail::contiguous_strides(g.in);
   std::vector<int64_t> k(nd, 0), o(nd, 0);
   const size_t last = nd - 1;
@@ -71,9 +65,7 @@ struct ConvAttrs {
 Result<ConvAttrs> parse_conv_attrs(const KernelInit& init, bool transpose) {
   ConvAttrs a;
   WQ_ASSIGN_OR_RETURN(a.window, detail::parse_window_attrs(init));
-  auto group = init.attr_int("group", 1);
-  if (!group.ok()) return detail::in_node(group.status(), init);
-  a.group = group.value();
+  WQ_ASSIGN_OR_RETURN(a.group, detail::int_attr(init, "group", 1));
   if (a.group <= 0) return invalid_model(init.context() + "group must be positive");
   if (transpose) {
     WQ_ASSIGN_OR_RETURN(auto op, detail::read_ints_attr(init, "output_padding"));
@@ -125,7 +117,7 @@ class ConvKernel : public detail::NodeKernel {
     return detail::visit_dtype<FloatTypes>(x->dtype(), where() + "input", [&](auto tag) -> Status {
       using T = decltype(tag);
       WQ_ASSIGN_OR_RETURN(Tensor* y, ctx.allocate_output(0, x->dtype(), out_shape));
-      const int64_t in_size = product(g.in), out_size = product(g.out), kprod = product(g.kernel);
+      const int64_t in_size = shape_numel(g.in), out_size = shape_numel(g.out), kprod = shape_numel(g.kernel);
       const int64_t Cg = C / G, Mg = M / G, rows = Cg * kprod;
       const bool direct = kprod == 1 && in_size == out_size && g.pad_begin == std::vector<int64_t>(g.in.size(), 0) &&
                           g.stride == std::vector<int64_t>(g.in.size(), 1);
@@ -195,7 +187,7 @@ class ConvTransposeKernel : public detail::NodeKernel {
       WQ_ASSIGN_OR_RETURN(Tensor* y, ctx.allocate_output(0, x->dtype(), out_shape));
       // In the col2im view, the ConvTranspose output plays the role of a
       // convolution input (g.in) and the ConvTranspose input that of its output (g.out).
-      const int64_t out_size = product(g.in), in_size = product(g.out), kprod = product(g.kernel);
+      const int64_t out_size = shape_numel(g.in), in_size = shape_numel(g.out), kprod = shape_numel(g.kernel);
       const int64_t rows = Mg * kprod;
       std::vector<T> col(static_cast<size_t>(rows * in_size));
       std::vector<C_t> acc(static_cast<size_t>(out_size));

@@ -207,10 +207,9 @@ void add_binary(OpRegistry& r, const char* name, int min_opset, Op op = Op{}) {
 }
 
 Result<std::unique_ptr<OpKernel>> make_mod(const KernelInit& init) {
-  auto fmod = init.attr_int("fmod", 0);
-  if (!fmod.ok()) return detail::in_node(fmod.status(), init);
+  WQ_ASSIGN_OR_RETURN(int64_t fmod, detail::int_attr(init, "fmod", 0));
   ModOp op;
-  op.fmod = fmod.value() != 0;
+  op.fmod = fmod != 0;
   return std::unique_ptr<OpKernel>(new BinaryKernel<NumericTypes, ModOp, false>(init, op));
 }
 

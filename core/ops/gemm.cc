@@ -64,13 +64,11 @@ class GemmKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_gemm(const KernelInit& init) {
-  auto alpha = init.attr_float("alpha", 1.0f);
-  auto beta = init.attr_float("beta", 1.0f);
-  auto ta = init.attr_int("transA", 0);
-  auto tb = init.attr_int("transB", 0);
-  for (const Status* s : {&alpha.status(), &beta.status(), &ta.status(), &tb.status()})
-    if (!s->ok()) return detail::in_node(*s, init);
-  return std::unique_ptr<OpKernel>(new GemmKernel(init, alpha.value(), beta.value(), ta.value() != 0, tb.value() != 0));
+  WQ_ASSIGN_OR_RETURN(float alpha, detail::float_attr(init, "alpha", 1.0f));
+  WQ_ASSIGN_OR_RETURN(float beta, detail::float_attr(init, "beta", 1.0f));
+  WQ_ASSIGN_OR_RETURN(int64_t trans_a, detail::int_attr(init, "transA", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t trans_b, detail::int_attr(init, "transB", 0));
+  return std::unique_ptr<OpKernel>(new GemmKernel(init, alpha, beta, trans_a != 0, trans_b != 0));
 }
 
 // MatMul with numpy semantics: 1-D operands are promoted to matrices and the

@@ -12,18 +12,6 @@ namespace {
 using detail::Compute;
 using detail::FloatTypes;
 
-Result<float> float_attr(const KernelInit& init, const char* name, float fallback) {
-  auto v = init.attr_float(name, fallback);
-  if (!v.ok()) return detail::in_node(v.status(), init);
-  return v.value();
-}
-
-Result<int64_t> int_attr(const KernelInit& init, const char* name, int64_t fallback) {
-  auto v = init.attr_int(name, fallback);
-  if (!v.ok()) return detail::in_node(v.status(), init);
-  return v.value();
-}
-
 // Reads a per-channel parameter of `channels` values (any float type).
 Result<std::vector<double>> channel_param(const KernelContext& ctx, size_t i, int64_t channels, const char* name,
                                           const std::string& where) {
@@ -118,16 +106,16 @@ class BatchNormKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_batch_norm(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(float eps, float_attr(init, "epsilon", 1e-5f));
-  WQ_ASSIGN_OR_RETURN(float momentum, float_attr(init, "momentum", 0.9f));
+  WQ_ASSIGN_OR_RETURN(float eps, detail::float_attr(init, "epsilon", 1e-5f));
+  WQ_ASSIGN_OR_RETURN(float momentum, detail::float_attr(init, "momentum", 0.9f));
   bool training = false;
   if (init.opset() < 9) {
-    WQ_ASSIGN_OR_RETURN(int64_t spatial, int_attr(init, "spatial", 1));
+    WQ_ASSIGN_OR_RETURN(int64_t spatial, detail::int_attr(init, "spatial", 1));
     if (spatial != 1)
       return unsupported(init.context() + "attribute spatial=" + std::to_string(spatial) + " is not supported");
   }
   if (init.opset() >= 14) {
-    WQ_ASSIGN_OR_RETURN(int64_t mode, int_attr(init, "training_mode", 0));
+    WQ_ASSIGN_OR_RETURN(int64_t mode, detail::int_attr(init, "training_mode", 0));
     training = mode != 0;
   } else {
     for (size_t i = 1; i < init.num_outputs(); ++i)
@@ -179,7 +167,7 @@ class InstanceNormKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_instance_norm(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(float eps, float_attr(init, "epsilon", 1e-5f));
+  WQ_ASSIGN_OR_RETURN(float eps, detail::float_attr(init, "epsilon", 1e-5f));
   return std::unique_ptr<OpKernel>(new InstanceNormKernel(init, eps));
 }
 
@@ -273,9 +261,9 @@ class LayerNormKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_layer_norm(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t axis, int_attr(init, "axis", -1));
-  WQ_ASSIGN_OR_RETURN(float eps, float_attr(init, "epsilon", 1e-5f));
-  WQ_ASSIGN_OR_RETURN(int64_t stash, int_attr(init, "stash_type", 1));
+  WQ_ASSIGN_OR_RETURN(int64_t axis, detail::int_attr(init, "axis", -1));
+  WQ_ASSIGN_OR_RETURN(float eps, detail::float_attr(init, "epsilon", 1e-5f));
+  WQ_ASSIGN_OR_RETURN(int64_t stash, detail::int_attr(init, "stash_type", 1));
   if (stash != 1) return unsupported(init.context() + "attribute stash_type=" + std::to_string(stash) + " is not supported");
   return std::unique_ptr<OpKernel>(new LayerNormKernel(init, axis, eps));
 }
@@ -318,12 +306,59 @@ class LrnKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_lrn(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t size, int_attr(init, "size", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t size, detail::int_attr(init, "size", 0));
   if (size <= 0) return invalid_model(init.context() + "attribute size must be positive");
-  WQ_ASSIGN_OR_RETURN(float alpha, float_attr(init, "alpha", 1e-4f));
-  WQ_ASSIGN_OR_RETURN(float beta, float_attr(init, "beta", 0.75f));
-  WQ_ASSIGN_OR_RETURN(float bias, float_attr(init, "bias", 1.0f));
+  WQ_ASSIGN_OR_RETURN(float alpha, detail::float_attr(init, "alpha", 1e-4f));
+  WQ_ASSIGN_OR_RETURN(float beta, detail::float_attr(init, "beta", 0.75f));
+  WQ_ASSIGN_OR_RETURN(float bias, detail::float_attr(init, "bias", 1.0f));
   return std::unique_ptr<OpKernel>(new LrnKernel(init, size, alpha, beta, bias));
+}
+
+// ---- MeanVarianceNormalization ------------------------------------------------------
+
+// (X - mean) / sqrt(var + 1e-9) over `axes` (default N, H, W), as the
+// function body in the ONNX spec defines it.
+class MvnKernel : public detail::NodeKernel {
+ public:
+  MvnKernel(const KernelInit& init, std::vector<int64_t> axes) : NodeKernel(init), axes_(std::move(axes)) {}
+
+  Status run(KernelContext& ctx) override {
+    WQ_ASSIGN_OR_RETURN(const Tensor* x, detail::required_input(ctx, 0, where()));
+    WQ_ASSIGN_OR_RETURN(std::vector<int64_t> axes,
+                        detail::normalize_axes(axes_, static_cast<int64_t>(x->rank()), where() + "axes"));
+    Shape kept = x->shape();
+    for (int64_t a : axes) kept[a] = 1;
+    std::vector<int64_t> strides = detail::contiguous_strides(kept);
+    for (int64_t a : axes) strides[a] = 0;
+    const std::vector<int64_t> s[1] = {strides};
+    const int64_t groups = shape_numel(kept), count = groups > 0 ? x->numel() / groups : 0;
+    return detail::visit_dtype<FloatTypes>(x->dtype(), where() + "X", [&](auto tag) -> Status {
+      using T = decltype(tag);
+      const T* px = x->data<T>();
+      std::vector<double> sum(groups, 0.0), sq(groups, 0.0);
+      detail::for_each_broadcast(x->shape(), s, [&](int64_t i, const int64_t* off) { sum[off[0]] += detail::load(px[i]); });
+      for (double& v : sum) v /= static_cast<double>(std::max<int64_t>(count, 1));
+      detail::for_each_broadcast(x->shape(), s, [&](int64_t i, const int64_t* off) {
+        const double d = detail::load(px[i]) - sum[off[0]];
+        sq[off[0]] += d * d;
+      });
+      WQ_ASSIGN_OR_RETURN(Tensor* y, ctx.allocate_output(0, x->dtype(), x->shape()));
+      T* py = y->mutable_data<T>();
+      detail::for_each_broadcast(x->shape(), s, [&](int64_t i, const int64_t* off) {
+        const double var = sq[off[0]] / static_cast<double>(std::max<int64_t>(count, 1));
+        py[i] = detail::store<T>(static_cast<Compute<T>>((detail::load(px[i]) - sum[off[0]]) / std::sqrt(var + 1e-9)));
+      });
+      return Status::Ok();
+    });
+  }
+
+ private:
+  std::vector<int64_t> axes_;
+};
+
+Result<std::unique_ptr<OpKernel>> make_mvn(const KernelInit& init) {
+  WQ_ASSIGN_OR_RETURN(detail::IntsAttr axes, detail::read_ints_attr(init, "axes"));
+  return std::unique_ptr<OpKernel>(new MvnKernel(init, axes.present ? axes.values : std::vector<int64_t>{0, 2, 3}));
 }
 
 // ---- Softmax / LogSoftmax / Hardmax -----------------------------------------------
@@ -389,7 +424,7 @@ class SoftmaxKernel : public detail::NodeKernel {
 template <SoftmaxKind kKind>
 Result<std::unique_ptr<OpKernel>> make_softmax(const KernelInit& init) {
   const bool coerce = init.opset() < 13;
-  WQ_ASSIGN_OR_RETURN(int64_t axis, int_attr(init, "axis", coerce ? 1 : -1));
+  WQ_ASSIGN_OR_RETURN(int64_t axis, detail::int_attr(init, "axis", coerce ? 1 : -1));
   return std::unique_ptr<OpKernel>(new SoftmaxKernel(init, kKind, axis, coerce));
 }
 
@@ -401,6 +436,7 @@ void register_normalization_ops(OpRegistry& r) {
   r.add("", "InstanceNormalization", 6, kMax, make_instance_norm);
   r.add("", "LayerNormalization", 17, kMax, make_layer_norm);
   r.add("", "LRN", 1, kMax, make_lrn);
+  r.add("", "MeanVarianceNormalization", 9, kMax, make_mvn);
   r.add("", "Softmax", 1, kMax, make_softmax<SoftmaxKind::kSoftmax>);
   r.add("", "LogSoftmax", 1, kMax, make_softmax<SoftmaxKind::kLogSoftmax>);
   r.add("", "Hardmax", 1, kMax, make_softmax<SoftmaxKind::kHardmax>);

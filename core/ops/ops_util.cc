@@ -108,6 +108,18 @@ Status in_node(const Status& s, const KernelInit& init) {
   return s.with_context(prefix);
 }
 
+Result<int64_t> int_attr(const KernelInit& init, const std::string& name, int64_t fallback) {
+  auto v = init.attr_int(name, fallback);
+  if (!v.ok()) return in_node(v.status(), init);
+  return v.value();
+}
+
+Result<float> float_attr(const KernelInit& init, const std::string& name, float fallback) {
+  auto v = init.attr_float(name, fallback);
+  if (!v.ok()) return in_node(v.status(), init);
+  return v.value();
+}
+
 Result<IntsAttr> read_ints_attr(const KernelInit& init, const std::string& name) {
   IntsAttr a;
   a.present = init.has_attr(name);

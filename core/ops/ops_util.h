@@ -296,6 +296,10 @@ void gather_by_maps(const T* in, const Shape& in_shape, const std::vector<std::v
 // Prefixes a failed status with the node context unless the runtime already did.
 Status in_node(const Status& s, const KernelInit& init);
 
+// Scalar attributes with the node context on errors.
+Result<int64_t> int_attr(const KernelInit& init, const std::string& name, int64_t fallback);
+Result<float> float_attr(const KernelInit& init, const std::string& name, float fallback);
+
 // Integer values of an int32/int64 tensor (shape tensors, axes, pads, ...).
 Result<std::vector<int64_t>> tensor_to_int64s(const Tensor& t, const std::string& what);
 // Values of a float/double/float16/int tensor as double (scales, Range, ...).

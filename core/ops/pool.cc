@@ -11,12 +11,6 @@ namespace {
 using detail::Compute;
 using detail::WindowGeometry;
 
-int64_t product(const std::vector<int64_t>& v) {
-  int64_t p = 1;
-  for (int64_t d : v) p *= d;
-  return p;
-}
-
 // For each output position of one (n, c) plane, calls
 //   f(out_index, taps, num_taps, padded_count)
 // where taps are the row-major offsets of the window's positions inside the
@@ -25,7 +19,7 @@ int64_t product(const std::vector<int64_t>& v) {
 template <typename F>
 void for_each_pool_window(const WindowGeometry& g, F&& f) {
   const size_t nd = g.in.size();
-  const int64_t kprod = product(g.kernel), out_size = product(g.out);
+  const int64_t kprod = shape_numel(g.kernel), out_size = shape_numel(g.out);
   const std::vector<int64_t> in_strides = detail::contiguous_strides(g.in);
   std::vector<int64_t> o(nd, 0), k(nd, 0), taps(static_cast<size_t>(kprod));
   for (int64_t out = 0; out < out_size; ++out) {
@@ -88,7 +82,7 @@ class PoolKernel : public detail::NodeKernel {
         WQ_ASSIGN_OR_RETURN(Tensor* ind, ctx.allocate_output(1, DType::kInt64, out_shape));
         pi = ind->mutable_data<int64_t>();
       }
-      const int64_t in_size = product(g.in), out_size = product(g.out), planes = x->dim(0) * x->dim(1);
+      const int64_t in_size = shape_numel(g.in), out_size = shape_numel(g.out), planes = x->dim(0) * x->dim(1);
       const std::vector<int64_t> in_strides = detail::contiguous_strides(g.in);
       for (int64_t plane = 0; plane < planes; ++plane) {
         const T* xp = x->data<T>() + plane * in_size;
@@ -146,17 +140,15 @@ template <PoolKind kKind>
 Result<std::unique_ptr<OpKernel>> make_pool(const KernelInit& init) {
   WQ_ASSIGN_OR_RETURN(detail::WindowAttrs a, detail::parse_window_attrs(init));
   if (a.kernel_shape.empty()) return invalid_model(init.context() + "kernel_shape is required");
-  auto cip = init.attr_int("count_include_pad", 0);
-  auto so = init.attr_int("storage_order", 0);
-  auto p = init.attr_int("p", 2);
-  for (const Status* s : {&cip.status(), &so.status(), &p.status()})
-    if (!s->ok()) return detail::in_node(*s, init);
-  if (so.value() != 0 && so.value() != 1)
-    return invalid_model(init.context() + "storage_order must be 0 or 1, got " + std::to_string(so.value()));
-  if (kKind == PoolKind::kLp && p.value() <= 0)
-    return unsupported(init.context() + "attribute p=" + std::to_string(p.value()) + " is not supported");
+  WQ_ASSIGN_OR_RETURN(int64_t count_include_pad, detail::int_attr(init, "count_include_pad", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t storage_order, detail::int_attr(init, "storage_order", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t p, detail::int_attr(init, "p", 2));
+  if (storage_order != 0 && storage_order != 1)
+    return invalid_model(init.context() + "storage_order must be 0 or 1, got " + std::to_string(storage_order));
+  if (kKind == PoolKind::kLp && p <= 0)
+    return unsupported(init.context() + "attribute p=" + std::to_string(p) + " is not supported");
   return std::unique_ptr<OpKernel>(
-      new PoolKernel(init, kKind, std::move(a), cip.value() != 0, so.value(), p.value()));
+      new PoolKernel(init, kKind, std::move(a), count_include_pad != 0, storage_order, p));
 }
 
 // GlobalAveragePool / GlobalMaxPool: one window covering all spatial dims.

@@ -16,12 +16,6 @@ namespace {
 
 using detail::Compute;
 
-Result<int64_t> int_attr(const KernelInit& init, const char* name, int64_t fallback) {
-  auto v = init.attr_int(name, fallback);
-  if (!v.ok()) return detail::in_node(v.status(), init);
-  return v.value();
-}
-
 template <typename T>
 using Acc = std::conditional_t<detail::is_float_v<T>, double,
                                std::conditional_t<std::is_signed<T>::value, int64_t, uint64_t>>;
@@ -143,12 +137,12 @@ class ReduceKernel : public detail::NodeKernel {
 template <ReduceKind kKind, int kAxesInputSince>
 Result<std::unique_ptr<OpKernel>> make_reduce(const KernelInit& init) {
   AxesSpec spec;
-  WQ_ASSIGN_OR_RETURN(int64_t keep, int_attr(init, "keepdims", 1));
+  WQ_ASSIGN_OR_RETURN(int64_t keep, detail::int_attr(init, "keepdims", 1));
   spec.keepdims = keep != 0;
   if (init.opset() >= kAxesInputSince) {
     WQ_RETURN_IF_ERROR(detail::reject_moved_attrs(init, {"axes"}));
     spec.from_input = true;
-    WQ_ASSIGN_OR_RETURN(int64_t noop, int_attr(init, "noop_with_empty_axes", 0));
+    WQ_ASSIGN_OR_RETURN(int64_t noop, detail::int_attr(init, "noop_with_empty_axes", 0));
     spec.noop_with_empty_axes = noop != 0;
   } else {
     WQ_ASSIGN_OR_RETURN(detail::IntsAttr axes, detail::read_ints_attr(init, "axes"));
@@ -207,9 +201,9 @@ class ArgKernel : public detail::NodeKernel {
 
 template <bool kMax>
 Result<std::unique_ptr<OpKernel>> make_arg(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t axis, int_attr(init, "axis", 0));
-  WQ_ASSIGN_OR_RETURN(int64_t keep, int_attr(init, "keepdims", 1));
-  WQ_ASSIGN_OR_RETURN(int64_t last, int_attr(init, "select_last_index", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t axis, detail::int_attr(init, "axis", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t keep, detail::int_attr(init, "keepdims", 1));
+  WQ_ASSIGN_OR_RETURN(int64_t last, detail::int_attr(init, "select_last_index", 0));
   return std::unique_ptr<OpKernel>(new ArgKernel(init, kMax, axis, keep != 0, last != 0));
 }
 
@@ -275,9 +269,9 @@ class TopKKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_topk(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t axis, int_attr(init, "axis", -1));
-  WQ_ASSIGN_OR_RETURN(int64_t largest, int_attr(init, "largest", 1));
-  WQ_ASSIGN_OR_RETURN(int64_t k, int_attr(init, "k", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t axis, detail::int_attr(init, "axis", -1));
+  WQ_ASSIGN_OR_RETURN(int64_t largest, detail::int_attr(init, "largest", 1));
+  WQ_ASSIGN_OR_RETURN(int64_t k, detail::int_attr(init, "k", 0));
   const bool k_input = init.opset() >= 10;
   if (k_input) WQ_RETURN_IF_ERROR(detail::reject_moved_attrs(init, {"k"}));
   if (!k_input && !init.has_attr("k")) return invalid_model(init.context() + "attribute k is required");
@@ -331,8 +325,8 @@ class CumSumKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_cumsum(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t ex, int_attr(init, "exclusive", 0));
-  WQ_ASSIGN_OR_RETURN(int64_t rev, int_attr(init, "reverse", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t ex, detail::int_attr(init, "exclusive", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t rev, detail::int_attr(init, "reverse", 0));
   return std::unique_ptr<OpKernel>(new CumSumKernel(init, ex != 0, rev != 0));
 }
 

@@ -307,17 +307,15 @@ Result<std::unique_ptr<OpKernel>> make_resize(const KernelInit& init) {
               : n == "round_prefer_ceil" ? Nearest::kRoundPreferCeil
               : n == "floor"             ? Nearest::kFloor
                                          : Nearest::kCeil;
-  auto ca = init.attr_float("cubic_coeff_a", -0.75f);
-  auto ex = init.attr_int("exclude_outside", 0);
-  auto ev = init.attr_float("extrapolation_value", 0.0f);
-  auto aa = init.attr_int("antialias", 0);
-  for (const Status* s : {&ca.status(), &ex.status(), &ev.status(), &aa.status()})
-    if (!s->ok()) return detail::in_node(*s, init);
-  a.cubic_a = ca.value();
-  a.exclude_outside = ex.value() != 0;
-  a.extrapolation = ev.value();
-  if (aa.value() != 0)
-    return unsupported(init.context() + "attribute antialias=" + std::to_string(aa.value()) + " is not supported");
+  WQ_ASSIGN_OR_RETURN(float cubic_a, detail::float_attr(init, "cubic_coeff_a", -0.75f));
+  WQ_ASSIGN_OR_RETURN(int64_t exclude_outside, detail::int_attr(init, "exclude_outside", 0));
+  WQ_ASSIGN_OR_RETURN(float extrapolation, detail::float_attr(init, "extrapolation_value", 0.0f));
+  WQ_ASSIGN_OR_RETURN(int64_t antialias, detail::int_attr(init, "antialias", 0));
+  a.cubic_a = cubic_a;
+  a.exclude_outside = exclude_outside != 0;
+  a.extrapolation = extrapolation;
+  if (antialias != 0)
+    return unsupported(init.context() + "attribute antialias=" + std::to_string(antialias) + " is not supported");
   WQ_RETURN_IF_ERROR(detail::require_string_attr(init, "keep_aspect_ratio_policy", "stretch", {"stretch"}, nullptr));
   WQ_ASSIGN_OR_RETURN(detail::IntsAttr axes, detail::read_ints_attr(init, "axes"));
   a.axes = axes.values;

@@ -14,12 +14,6 @@ namespace {
 
 using detail::Compute;
 
-Result<int64_t> int_attr(const KernelInit& init, const char* name, int64_t fallback) {
-  auto v = init.attr_int(name, fallback);
-  if (!v.ok()) return detail::in_node(v.status(), init);
-  return v.value();
-}
-
 // An int list given as an attribute before opset `input_since` and as input
 // `input_index` from then on. Absent (has == false) when neither is given.
 struct IntsSource {
@@ -114,7 +108,7 @@ class ReshapeKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_reshape(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t az, int_attr(init, "allowzero", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t az, detail::int_attr(init, "allowzero", 0));
   return std::unique_ptr<OpKernel>(new ReshapeKernel(init, az != 0));
 }
 
@@ -140,7 +134,7 @@ class FlattenKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_flatten(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t axis, int_attr(init, "axis", 1));
+  WQ_ASSIGN_OR_RETURN(int64_t axis, detail::int_attr(init, "axis", 1));
   return std::unique_ptr<OpKernel>(new FlattenKernel(init, axis));
 }
 
@@ -298,8 +292,8 @@ class ShapeKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_shape(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t start, int_attr(init, "start", 0));
-  WQ_ASSIGN_OR_RETURN(int64_t end, int_attr(init, "end", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t start, detail::int_attr(init, "start", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t end, detail::int_attr(init, "end", 0));
   return std::unique_ptr<OpKernel>(new ShapeKernel(init, start, init.has_attr("end"), end));
 }
 
@@ -472,8 +466,8 @@ class EyeLikeKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_eyelike(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t k, int_attr(init, "k", 0));
-  WQ_ASSIGN_OR_RETURN(int64_t dt, int_attr(init, "dtype", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t k, detail::int_attr(init, "k", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t dt, detail::int_attr(init, "dtype", 0));
   if (init.has_attr("dtype") && !dtype_is_known(static_cast<int32_t>(dt)))
     return invalid_model(init.context() + "unknown dtype " + std::to_string(dt));
   return std::unique_ptr<OpKernel>(new EyeLikeKernel(init, init.has_attr("dtype"), static_cast<DType>(dt), k));

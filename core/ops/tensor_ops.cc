@@ -15,12 +15,6 @@ namespace {
 
 using detail::Compute;
 
-Result<int64_t> int_attr(const KernelInit& init, const char* name, int64_t fallback) {
-  auto v = init.attr_int(name, fallback);
-  if (!v.ok()) return detail::in_node(v.status(), init);
-  return v.value();
-}
-
 // dst (contiguous, shape `shape`) [i] = src[offset(i)] with per-dim element
 // strides (may be 0 or negative).
 template <typename T>
@@ -124,7 +118,7 @@ class DepthSpaceKernel : public detail::NodeKernel {
 
 template <bool kToSpace>
 Result<std::unique_ptr<OpKernel>> make_depth_space(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t b, int_attr(init, "blocksize", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t b, detail::int_attr(init, "blocksize", 0));
   if (b <= 0) return invalid_model(init.context() + "blocksize must be positive");
   std::string mode = "DCR";
   if (kToSpace) WQ_RETURN_IF_ERROR(detail::require_string_attr(init, "mode", "DCR", {"DCR", "CRD"}, &mode));
@@ -178,7 +172,7 @@ class ConcatKernel : public detail::NodeKernel {
 
 Result<std::unique_ptr<OpKernel>> make_concat(const KernelInit& init) {
   if (!init.has_attr("axis")) return invalid_model(init.context() + "attribute axis is required");
-  WQ_ASSIGN_OR_RETURN(int64_t axis, int_attr(init, "axis", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t axis, detail::int_attr(init, "axis", 0));
   return std::unique_ptr<OpKernel>(new ConcatKernel(init, axis));
 }
 
@@ -249,7 +243,7 @@ class SplitKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_split(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t axis, int_attr(init, "axis", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t axis, detail::int_attr(init, "axis", 0));
   std::vector<int64_t> split;
   const bool split_input = init.opset() >= 13;
   if (split_input) {
@@ -259,7 +253,7 @@ Result<std::unique_ptr<OpKernel>> make_split(const KernelInit& init) {
     split = a.values;
   }
   if (init.opset() >= 18 && init.has_attr("num_outputs")) {
-    WQ_ASSIGN_OR_RETURN(int64_t n, int_attr(init, "num_outputs", 0));
+    WQ_ASSIGN_OR_RETURN(int64_t n, detail::int_attr(init, "num_outputs", 0));
     if (n != static_cast<int64_t>(init.num_outputs()))
       return invalid_model(init.context() + "num_outputs=" + std::to_string(n) + " but the node has " +
                            std::to_string(init.num_outputs()) + " outputs");
@@ -571,7 +565,7 @@ class GatherKernel : public detail::NodeKernel {
 
 template <typename K>
 Result<std::unique_ptr<OpKernel>> make_axis_op(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t axis, int_attr(init, "axis", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t axis, detail::int_attr(init, "axis", 0));
   return std::unique_ptr<OpKernel>(new K(init, axis));
 }
 
@@ -693,7 +687,7 @@ class ScatterElementsKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_scatter_elements(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t axis, int_attr(init, "axis", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t axis, detail::int_attr(init, "axis", 0));
   WQ_ASSIGN_OR_RETURN(ScatterReduce r, parse_reduction(init));
   return std::unique_ptr<OpKernel>(new ScatterElementsKernel(init, axis, r));
 }
@@ -795,7 +789,7 @@ class ScatterNDKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_gather_nd(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t b, int_attr(init, "batch_dims", 0));
+  WQ_ASSIGN_OR_RETURN(int64_t b, detail::int_attr(init, "batch_dims", 0));
   return std::unique_ptr<OpKernel>(new GatherNDKernel(init, b));
 }
 
@@ -837,8 +831,125 @@ class TriluKernel : public detail::NodeKernel {
 };
 
 Result<std::unique_ptr<OpKernel>> make_trilu(const KernelInit& init) {
-  WQ_ASSIGN_OR_RETURN(int64_t upper, int_attr(init, "upper", 1));
+  WQ_ASSIGN_OR_RETURN(int64_t upper, detail::int_attr(init, "upper", 1));
   return std::unique_ptr<OpKernel>(new TriluKernel(init, upper != 0));
+}
+
+// ---- NonZero / Compress / OneHot ---------------------------------------------------------
+
+class NonZeroKernel : public detail::NodeKernel {
+ public:
+  using NodeKernel::NodeKernel;
+  Status run(KernelContext& ctx) override {
+    WQ_ASSIGN_OR_RETURN(const Tensor* x, detail::required_input(ctx, 0, where()));
+    // A scalar is treated as shape [1], as onnxruntime does.
+    const Shape shape = x->rank() == 0 ? Shape{1} : x->shape();
+    std::vector<int64_t> hits;
+    WQ_RETURN_IF_ERROR(detail::visit_dtype<detail::AllTypes>(x->dtype(), where() + "input", [&](auto tag) -> Status {
+      using T = decltype(tag);
+      for (int64_t i = 0; i < x->numel(); ++i)
+        if (detail::convert<bool>(x->data<T>()[i])) hits.push_back(i);
+      return Status::Ok();
+    }));
+    const int64_t rank = static_cast<int64_t>(shape.size()), n = static_cast<int64_t>(hits.size());
+    WQ_ASSIGN_OR_RETURN(Tensor* y, ctx.allocate_output(0, DType::kInt64, {rank, n}));
+    const std::vector<int64_t> strides = detail::contiguous_strides(shape);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t d = 0; d < rank; ++d) y->mutable_data<int64_t>()[d * n + j] = (hits[j] / strides[d]) % shape[d];
+    return Status::Ok();
+  }
+};
+
+// Compress: keeps the slices along `axis` (or elements of the flattened
+// input) whose condition is true; a short condition counts as false beyond its end.
+class CompressKernel : public detail::NodeKernel {
+ public:
+  CompressKernel(const KernelInit& init, bool has_axis, int64_t axis)
+      : NodeKernel(init), has_axis_(has_axis), axis_(axis) {}
+  Status run(KernelContext& ctx) override {
+    WQ_ASSIGN_OR_RETURN(const Tensor* x, detail::required_input(ctx, 0, where()));
+    WQ_ASSIGN_OR_RETURN(const Tensor* c, detail::required_input(ctx, 1, where()));
+    if (c->dtype() != DType::kBool || c->rank() != 1)
+      return invalid_argument(where() + "condition must be a 1-D bool tensor");
+    Shape view = has_axis_ ? x->shape() : Shape{x->numel()};
+    int64_t axis = 0;
+    if (has_axis_) {
+      WQ_ASSIGN_OR_RETURN(axis, detail::normalize_axis(axis_, static_cast<int64_t>(x->rank()), where() + "axis"));
+    }
+    std::vector<int64_t> keep;
+    for (int64_t i = 0; i < std::min(c->numel(), view[axis]); ++i)
+      if (c->data<bool>()[i]) keep.push_back(i);
+    Shape out = view;
+    out[axis] = static_cast<int64_t>(keep.size());
+    WQ_ASSIGN_OR_RETURN(Tensor* y, ctx.allocate_output(0, x->dtype(), out));
+    const int64_t outer = detail::dims_product(view, 0, axis), inner = detail::dims_product(view, axis + 1, view.size());
+    return detail::visit_by_size(x->dtype(), where() + "input", [&](auto tag) -> Status {
+      using T = decltype(tag);
+      T* py = y->mutable_data<T>();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t k : keep) {
+          const T* src = x->data<T>() + (o * view[axis] + k) * inner;
+          py = std::copy(src, src + inner, py);
+        }
+      return Status::Ok();
+    });
+  }
+
+ private:
+  bool has_axis_;
+  int64_t axis_;
+};
+
+Result<std::unique_ptr<OpKernel>> make_compress(const KernelInit& init) {
+  WQ_ASSIGN_OR_RETURN(int64_t axis, detail::int_attr(init, "axis", 0));
+  return std::unique_ptr<OpKernel>(new CompressKernel(init, init.has_attr("axis"), axis));
+}
+
+// OneHot: output[..., i, ...] = values[1] where i == indices[...] (negative
+// indices count from depth), values[0] elsewhere; `axis` places the new dim.
+class OneHotKernel : public detail::NodeKernel {
+ public:
+  OneHotKernel(const KernelInit& init, int64_t axis) : NodeKernel(init), axis_(axis) {}
+  Status run(KernelContext& ctx) override {
+    WQ_ASSIGN_OR_RETURN(const Tensor* ind, detail::required_input(ctx, 0, where()));
+    WQ_ASSIGN_OR_RETURN(const Tensor* dt, detail::required_input(ctx, 1, where()));
+    WQ_ASSIGN_OR_RETURN(const Tensor* values, detail::required_input(ctx, 2, where()));
+    WQ_ASSIGN_OR_RETURN(double depth_v, detail::scalar_as_double(*dt, where() + "depth"));
+    if (!(depth_v >= 1 && depth_v <= static_cast<double>(kMaxTensorBytes)))
+      return invalid_argument(where() + "depth must be positive");
+    const int64_t depth = static_cast<int64_t>(depth_v);
+    if (values->numel() != 2) return invalid_argument(where() + "values must have two elements");
+    WQ_ASSIGN_OR_RETURN(std::vector<double> idx, detail::tensor_to_doubles(*ind, where() + "indices"));
+    const int64_t out_rank = static_cast<int64_t>(ind->rank()) + 1;
+    WQ_ASSIGN_OR_RETURN(int64_t axis, detail::normalize_axis(axis_, out_rank, where() + "axis"));
+    Shape out = ind->shape();
+    out.insert(out.begin() + axis, depth);
+    WQ_RETURN_IF_ERROR(detail::check_output_size(out, values->dtype(), where()));
+    WQ_ASSIGN_OR_RETURN(Tensor* y, ctx.allocate_output(0, values->dtype(), out));
+    const int64_t outer = detail::dims_product(ind->shape(), 0, axis);
+    const int64_t inner = detail::dims_product(ind->shape(), axis, ind->rank());
+    return detail::visit_by_size(values->dtype(), where() + "values", [&](auto tag) -> Status {
+      using T = decltype(tag);
+      const T off = values->data<T>()[0], on = values->data<T>()[1];
+      T* py = y->mutable_data<T>();
+      std::fill(py, py + y->numel(), off);
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+          double v = std::trunc(idx[o * inner + i]);
+          if (v < 0) v += static_cast<double>(depth);
+          if (v >= 0 && v < static_cast<double>(depth)) py[(o * depth + static_cast<int64_t>(v)) * inner + i] = on;
+        }
+      return Status::Ok();
+    });
+  }
+
+ private:
+  int64_t axis_;
+};
+
+Result<std::unique_ptr<OpKernel>> make_onehot(const KernelInit& init) {
+  WQ_ASSIGN_OR_RETURN(int64_t axis, detail::int_attr(init, "axis", -1));
+  return std::unique_ptr<OpKernel>(new OneHotKernel(init, axis));
 }
 
 }  // namespace
@@ -861,6 +972,9 @@ void register_tensor_ops(OpRegistry& r) {
   r.add("", "ScatterElements", 11, kMax, make_scatter_elements);
   r.add("", "ScatterND", 11, kMax, make_scatter_nd);
   r.add("", "Trilu", 14, kMax, make_trilu);
+  r.add("", "NonZero", 9, kMax, detail::simple_factory<NonZeroKernel>());
+  r.add("", "Compress", 9, kMax, make_compress);
+  r.add("", "OneHot", 9, kMax, make_onehot);
 }
 
 }  // namespace wq

@@ -17,28 +17,52 @@ export const ONNX_DTYPE = {
   float16: 10, double: 11, uint32: 12, uint64: 13, bfloat16: 16, uint4: 21, int4: 22,
 };
 
+// Bytes are kept as a list of chunks: small fields accumulate in `cur`, large
+// payloads (tensor data) are referenced, not copied byte by byte, so models
+// with hundreds of MB of weights build in about the time of one memcpy.
 class Writer {
-  constructor() { this.bytes = []; }
+  constructor() { this.parts = []; this.cur = []; this.length = 0; }
+  byte(b) { this.cur.push(b); this.length += 1; }
+  flush() {
+    if (this.cur.length) { this.parts.push(Uint8Array.from(this.cur)); this.cur = []; }
+  }
+  raw(u8) {
+    if (u8.length < 256) {
+      for (let i = 0; i < u8.length; ++i) this.cur.push(u8[i]);
+    } else {
+      this.flush();
+      this.parts.push(u8);
+    }
+    this.length += u8.length;
+  }
   varint(v) {
     let n = BigInt.asUintN(64, BigInt(v));
-    while (n >= 0x80n) { this.bytes.push(Number(n & 0x7fn) | 0x80); n >>= 7n; }
-    this.bytes.push(Number(n));
+    while (n >= 0x80n) { this.byte(Number(n & 0x7fn) | 0x80); n >>= 7n; }
+    this.byte(Number(n));
   }
   tag(field, wire) { this.varint((field << 3) | wire); }
   int(field, v) { this.tag(field, 0); this.varint(v); }
   float(field, v) {
     this.tag(field, 5);
-    const b = new Uint8Array(new Float32Array([v]).buffer);
-    this.bytes.push(...b);
+    this.raw(new Uint8Array(new Float32Array([v]).buffer));
   }
-  bytesField(field, u8) { this.tag(field, 2); this.varint(u8.length); for (const b of u8) this.bytes.push(b); }
+  bytesField(field, u8) { this.tag(field, 2); this.varint(u8.length); this.raw(u8); }
   string(field, s) { this.bytesField(field, new TextEncoder().encode(s)); }
   message(field, build) {
     const w = new Writer();
     build(w);
-    this.bytesField(field, Uint8Array.from(w.bytes));
+    w.flush();
+    this.tag(field, 2);
+    this.varint(w.length);
+    for (const p of w.parts) this.raw(p);
   }
-  finish() { return Uint8Array.from(this.bytes); }
+  finish() {
+    this.flush();
+    const out = new Uint8Array(this.length);
+    let o = 0;
+    for (const p of this.parts) { out.set(p, o); o += p.length; }
+    return out;
+  }
 }
 
 function writeTensor(w, t) {

@@ -157,7 +157,12 @@ void bench_conv_kernels(const ConvShape& s) {
 int main(int argc, char** argv) {
   using namespace wq;
   if (argc > 1) g_filter = argv[1];
-  std::printf("f32 kernels, %s build\n", f32_gemm_config().name);
+#if defined(__wasm_simd128__)
+  const char* build = "WASM SIMD128";
+#else
+  const char* build = "native, WASM intrinsics through SIMDe";
+#endif
+  std::printf("f32 kernels (%s kernels), %s\n", f32_gemm_config().name, build);
 
   // MatMul: the onnxruntime-web reference shape, PP-OCRv4 rec shapes (80 tokens), GEMV.
   bench_gemm("ort-ref", 128, 768, 3072, f32_gemm_config());

@@ -631,6 +631,15 @@ TEST_CASE("f32_conv_plan and f32_conv_output_size reject bad geometry") {
   CHECK(f32_conv_plan(p, w.data(), nullptr, F32Activation::none()).status().code() == StatusCode::kInvalidArgument);
   p.stride_w = 1;
   CHECK(f32_conv_plan(p, nullptr, nullptr, F32Activation::none()).status().code() == StatusCode::kInvalidArgument);
+  // Attribute values whose products would wrap a 32-bit size_t are rejected up front.
+  p.dilation_h = size_t{1} << 29;  // (3 - 1) * 2^29 = 2^30: the dilated kernel is too large
+  CHECK(f32_conv_plan(p, w.data(), nullptr, F32Activation::none()).status().code() == StatusCode::kInvalidArgument);
+  p.dilation_h = 1;
+  p.kernel_h = p.kernel_w = size_t{1} << 16;
+  CHECK(f32_conv_plan(p, w.data(), nullptr, F32Activation::none()).status().code() == StatusCode::kInvalidArgument);
+  p.kernel_h = p.kernel_w = 3;
+  CHECK(f32_pack_gemm_w_size(SIZE_MAX / 2, SIZE_MAX / 2) == SIZE_MAX);
+  CHECK(f32_pack_gemm_chw_w_size(SIZE_MAX / 2, 3) == SIZE_MAX);
   auto plan = f32_conv_plan(p, w.data(), nullptr, F32Activation::none());
   REQUIRE(plan.ok());
   size_t oh = 0, ow = 0;

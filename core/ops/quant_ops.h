@@ -1,0 +1,18 @@
+// Quantized ONNX operators on the int8 / int4 kernels (core/kernels/q*):
+// QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger,
+// QLinearMatMul, ConvInteger, QLinearConv, and onnxruntime's com.microsoft
+// MatMulNBits (4-bit block-wise weights).
+//
+// Owner: qops. The arithmetic is doc/quantization.md's; the kernels' layouts
+// are doc/kernels.md's. Weights that are initializers are packed once (when
+// the plan is built, or for convolutions on the first run, because the packed
+// form depends on the input's spatial size) and reused by every run.
+#pragma once
+
+#include "core/runtime/kernel.h"
+
+namespace wq {
+
+void register_quant_ops(OpRegistry& r);
+
+}  // namespace wq

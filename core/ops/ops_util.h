@@ -169,9 +169,13 @@ template <typename I, typename F> inline I saturate_cast(F v) {
   static_assert(std::is_integral<I>::value, "integer target");
   if (std::is_same<I, bool>::value) return static_cast<I>(v != F(0));
   if (std::isnan(v)) return I(0);
-  const long double x = std::trunc(static_cast<long double>(v));
-  if (x <= static_cast<long double>(std::numeric_limits<I>::lowest())) return std::numeric_limits<I>::lowest();
-  if (x >= static_cast<long double>(std::numeric_limits<I>::max())) return std::numeric_limits<I>::max();
+  // Both bounds are exact in double: lowest is 0 or -2^k, and the exclusive
+  // upper bound is 2^digits. (No long double: it is software-emulated in WASM.)
+  const double x = std::trunc(static_cast<double>(v));
+  const double lo = static_cast<double>(std::numeric_limits<I>::lowest());
+  const double hi_exclusive = std::ldexp(1.0, std::numeric_limits<I>::digits);
+  if (x <= lo) return std::numeric_limits<I>::lowest();
+  if (x >= hi_exclusive) return std::numeric_limits<I>::max();
   return static_cast<I>(x);
 }
 

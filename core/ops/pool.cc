@@ -97,15 +97,16 @@ class PoolKernel : public detail::NodeKernel {
             }
             yp[out] = detail::store<T>(best);
             if (pi) pi[plane * out_size + out] = plane * in_size + index_in_storage_order(arg, g, in_strides);
-          } else if (kind_ == PoolKind::kAverage) {
+          } else if constexpr (detail::is_float_v<T>) {  // AveragePool / LpPool: float types only
             C sum = 0;
-            for (int64_t t = 0; t < num; ++t) sum += detail::load(xp[taps[t]]);
-            const int64_t count = count_include_pad_ ? padded : num;
-            yp[out] = detail::store<T>(count > 0 ? sum / static_cast<C>(count) : C(0));
-          } else {
-            C sum = 0;
-            for (int64_t t = 0; t < num; ++t) sum += std::pow(std::abs(detail::load(xp[taps[t]])), static_cast<C>(p_));
-            yp[out] = detail::store<T>(std::pow(sum, C(1) / static_cast<C>(p_)));
+            if (kind_ == PoolKind::kAverage) {
+              for (int64_t t = 0; t < num; ++t) sum += detail::load(xp[taps[t]]);
+              const int64_t count = count_include_pad_ ? padded : num;
+              yp[out] = detail::store<T>(count > 0 ? sum / static_cast<C>(count) : C(0));
+            } else {
+              for (int64_t t = 0; t < num; ++t) sum += std::pow(std::abs(detail::load(xp[taps[t]])), static_cast<C>(p_));
+              yp[out] = detail::store<T>(std::pow(sum, C(1) / static_cast<C>(p_)));
+            }
           }
         });
       }

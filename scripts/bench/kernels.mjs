@@ -16,9 +16,11 @@
 // point 128. Each timed call builds its feed ({data, shape} for us, an ort.Tensor for onnxruntime) from the
 // same Float32Array and copies the output back to JS.
 //
-// Time: the median of >= 20 runs after 3 warm-ups, in process CPU time (process.cpuUsage: this machine is
-// shared, and wall time mostly measures the other tenants; with one thread on each side CPU time is the
-// run's own time). The wall-time medians are kept in the returned rows (`wallMs`).
+// Time: per shape, every variant is loaded, checked against onnxruntime's f32 output and warmed up; then
+// `runs` (>= 20) rounds call each variant once, and a variant's time is the median over the rounds, in
+// process CPU time (process.cpuUsage). The machine is shared: wall time mostly measures the other tenants,
+// and interleaving the variants makes load changes hit all of them alike. With one thread on each side CPU
+// time is the run's own time. Wall-time medians and CPU-time minima are kept in the rows (`wallMs`, `minMs`).
 //
 //   node scripts/bench/kernels.mjs [--runs N] [--only SUBSTRING]
 import { fileURLToPath } from 'node:url';
@@ -212,28 +214,12 @@ export function kernelCases() {
 }
 
 // ---- running ----------------------------------------------------------------------------
-
-// Median process CPU time (and wall time) of `runs` calls after `warmup` calls, in ms.
-async function timeRunsCpu(fn, { warmup = 3, runs = 20 } = {}) {
-  for (let i = 0; i < warmup; ++i) await fn();
-  const cpu = [], wall = [];
-  for (let i = 0; i < runs; ++i) {
-    const c0 = process.cpuUsage(), t0 = performance.now();
-    await fn();
-    const t1 = performance.now(), c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1000);
-    wall.push(t1 - t0);
-  }
-  const median = (a) => {
-    const v = [...a].sort((x, y) => x - y), mid = v.length >> 1;
-    return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-  };
-  return { median: median(cpu), wallMedian: median(wall), min: Math.min(...cpu), runs };
-}
+// [row key, side, model] in table order; ort f32 first, as the reference output.
 const VARIANTS = [
-  ['oursF32', 'ours', 'f32'], ['oursI8Dyn', 'ours', 'dyn'], ['oursI8Static', 'ours', 'static'],
-  ['oursI4', 'ours', 'int4'], ['ortF32', 'ort', 'f32'], ['ortI8Dyn', 'ort', 'dyn'], ['ortI8Qdq', 'ort', 'qdq'],
+  ['ortF32', 'ort', 'f32'], ['oursF32', 'ours', 'f32'], ['oursI8Dyn', 'ours', 'dyn'],
+  ['oursI8Static', 'ours', 'static'], ['oursI4', 'ours', 'int4'], ['ortI8Dyn', 'ort', 'dyn'], ['ortI8Qdq', 'ort', 'qdq'],
 ];
+const TABLE_ORDER = ['oursF32', 'oursI8Dyn', 'oursI8Static', 'oursI4', 'ortF32', 'ortI8Dyn', 'ortI8Qdq'];
 
 async function runner(side, bytes, ort) {
   if (side === 'ours') {
@@ -247,12 +233,30 @@ async function runner(side, bytes, ort) {
   };
 }
 
+const median = (a) => {
+  const v = [...a].sort((x, y) => x - y), mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+};
+
+// One timed call: process CPU time and wall time, in ms.
+async function timeOnce(fn) {
+  const c0 = process.cpuUsage(), t0 = performance.now();
+  await fn();
+  const t1 = performance.now(), c = process.cpuUsage(c0);
+  return { cpu: (c.user + c.system) / 1000, wall: t1 - t0 };
+}
+
 // Relative RMS difference of `got` from `ref`.
 function relRms(got, ref) {
   let e = 0, r = 0;
   for (let i = 0; i < ref.length; ++i) { e += (got[i] - ref[i]) ** 2; r += ref[i] ** 2; }
   return Math.sqrt(e / Math.max(r, 1e-30));
 }
+
+// Warm-up per variant: at least 3 calls and 0.3 s. V8 compiles hot WASM
+// functions with its optimizing tier in the background, so a kernel's first
+// calls run baseline code.
+const WARMUP_CALLS = 3, WARMUP_MS = 300;
 
 export async function benchKernels({ runs = 20, only = null } = {}) {
   runs = Math.max(20, runs);
@@ -265,28 +269,42 @@ export async function benchKernels({ runs = 20, only = null } = {}) {
     const models = c.kind === 'gemm' ? gemmModels(c.dims) : convModels(c.dims);
     const shape = c.kind === 'gemm' ? [c.dims.M, c.dims.K] : [1, c.dims.C, c.dims.H, c.dims.W];
     const x = randomArray(shape.reduce((a, b) => a * b, 1), 1, 4242 + c.macs % 1000);
-    const row = { shape: c.name, kind: c.kind, macs: c.macs, ms: {}, wallMs: {}, gmacs: {}, relErr: {}, errors: {} };
-    let reference = null;  // ort f32 output
-    const outputs = {};
-    // onnxruntime f32 first: it is the reference for the error column.
-    const order = [...VARIANTS].sort((a, b) => (a[0] === 'ortF32' ? -1 : b[0] === 'ortF32' ? 1 : 0));
-    for (const [key, side, which] of order) {
+    const row = { shape: c.name, kind: c.kind, macs: c.macs, ms: {}, minMs: {}, wallMs: {}, gmacs: {}, relErr: {},
+      errors: {} };
+    // Load every variant, check its output against onnxruntime's f32 result and warm it up.
+    const live = [];
+    let reference = null;
+    for (const [key, side, which] of VARIANTS) {
       if (!models[which]) continue;
       let r = null;
       try {
         r = await runner(side, models[which], ort);
-        const t = await timeRunsCpu(() => r.run(x, shape), { warmup: 3, runs });
-        row.ms[key] = t.median;
-        row.wallMs[key] = t.wallMedian;
-        row.gmacs[key] = c.macs / (t.median * 1e6);
-        outputs[key] = Float32Array.from(await r.run(x, shape));
-        if (key === 'ortF32') reference = outputs[key];
-        else if (reference) row.relErr[key] = relRms(outputs[key], reference);
+        const w0 = performance.now();
+        let out;
+        for (let i = 0; i < WARMUP_CALLS || performance.now() - w0 < WARMUP_MS; ++i) out = await r.run(x, shape);
+        out = Float32Array.from(out);
+        if (key === 'ortF32') reference = out;
+        live.push({ key, r, out, cpu: [], wall: [] });
       } catch (e) {
         row.errors[key] = `${e.code ?? ''} ${e.message}`.trim().slice(0, 200);
-      } finally {
         if (r) await r.dispose();
       }
+    }
+    for (const v of live) if (reference && v.key !== 'ortF32') row.relErr[v.key] = relRms(v.out, reference);
+    // Rounds of one call per variant: load changes on this shared machine hit every variant alike.
+    for (let round = 0; round < runs; ++round) {
+      for (const v of live) {
+        const t = await timeOnce(() => v.r.run(x, shape));
+        v.cpu.push(t.cpu);
+        v.wall.push(t.wall);
+      }
+    }
+    for (const v of live) {
+      row.ms[v.key] = median(v.cpu);
+      row.minMs[v.key] = Math.min(...v.cpu);
+      row.wallMs[v.key] = median(v.wall);
+      row.gmacs[v.key] = c.macs / (row.ms[v.key] * 1e6);
+      await v.r.dispose();
     }
     const m = row.ms;
     const bestOurs8 = Math.min(m.oursI8Dyn ?? Infinity, m.oursI8Static ?? Infinity);
@@ -297,15 +315,13 @@ export async function benchKernels({ runs = 20, only = null } = {}) {
       i4VsI8: c.kind === 'gemm' && c.dims.M === 1 ? bestOurs8 / m.oursI4 : undefined,
     };
     rows.push(row);
-    // Free the big weight buffers before the next shape.
-    for (const k of Object.keys(models)) models[k] = null;
   }
   printKernelTables(rows, runs);
   return rows;
 }
 
 function printKernelTables(rows, runs) {
-  const cols = VARIANTS.map(([k]) => k);
+  const cols = TABLE_ORDER;
   const heads = ['ours f32', 'ours i8 dyn', 'ours i8 static', 'ours i4', 'ort f32', 'ort i8 dyn', 'ort i8 QDQ'];
   const cell = (row, k, f) => (row.ms[k] !== undefined ? f(row, k) : row.errors[k] ? 'error' : '-');
   printTable(`int8 / int4 kernels, ms (median CPU time of ${runs} runs after warm-up; Node, WASM, 1 thread)`,

@@ -125,3 +125,10 @@ TEST_CASE("InstanceNormalization normalizes each (n, c) plane") {
   WQ_REQUIRE_OK(y);
   check_close(*y, {-1, 1, -1, 3});
 }
+
+TEST_CASE("MeanVarianceNormalization over the default axes (N, H, W)") {
+  // Channel 0 holds {0, 2}, channel 1 holds {5, 5}.
+  auto y = OpTest("MeanVarianceNormalization", 13).input(Tensor::from_floats({1, 2, 1, 2}, {0, 2, 5, 5})).run1();
+  WQ_REQUIRE_OK(y);
+  check_close(*y, {-1, 1, 0, 0}, 1e-4f);
+}

@@ -32,6 +32,14 @@ TEST_CASE("Cast float -> int truncates toward zero and saturates; NaN -> 0") {
   WQ_REQUIRE_OK(y);
   CHECK(values_of<int32_t>(*y) == std::vector<int32_t>{1, -1, std::numeric_limits<int32_t>::max(),
                                                          std::numeric_limits<int32_t>::min(), 0});
+  auto big = OpTest("Cast", 13).attr("to", int(DType::kInt64)).input(Tensor::from_floats({3}, {9.3e18f, -9.3e18f, -9.2e18f})).run1();
+  WQ_REQUIRE_OK(big);
+  CHECK(values_of<int64_t>(*big)[0] == std::numeric_limits<int64_t>::max());
+  CHECK(values_of<int64_t>(*big)[1] == std::numeric_limits<int64_t>::min());
+  CHECK(values_of<int64_t>(*big)[2] == static_cast<int64_t>(-9.2e18f));
+  auto ub = OpTest("Cast", 13).attr("to", int(DType::kUInt64)).input(Tensor::from_floats({2}, {1.9e19f, -1})).run1();
+  WQ_REQUIRE_OK(ub);
+  CHECK(values_of<uint64_t>(*ub) == std::vector<uint64_t>{std::numeric_limits<uint64_t>::max(), 0});
   auto u = OpTest("Cast", 13).attr("to", int(DType::kUInt8)).input(Tensor::from_floats({3}, {-1, 300, 2.5f})).run1();
   WQ_REQUIRE_OK(u);
   CHECK(values_of<uint8_t>(*u) == std::vector<uint8_t>{0, 255, 2});

@@ -294,3 +294,30 @@ TEST_CASE("Dropout in inference is the identity with an all-true mask") {
   WQ_REQUIRE_OK(z);
   CHECK(values_of<float>(*z) == std::vector<float>{1, 2});
 }
+
+TEST_CASE("NonZero, Compress and OneHot") {
+  auto nz = OpTest("NonZero", 13).input(Tensor::from_floats({2, 2}, {1, 0, 0, 3})).run1();
+  WQ_REQUIRE_OK(nz);
+  CHECK(nz->shape() == Shape{2, 2});
+  CHECK(values_of<int64_t>(*nz) == std::vector<int64_t>{0, 1, 0, 1});  // rows, then cols
+
+  auto x = Tensor::from_floats({3, 2}, iota_f(6));
+  auto c = OpTest("Compress", 11).attr("axis", 0).input(x).input(make_tensor<bool>({2}, {false, true})).run1();
+  WQ_REQUIRE_OK(c);
+  CHECK(c->shape() == Shape{1, 2});
+  CHECK(values_of<float>(*c) == std::vector<float>{2, 3});
+  auto flat = OpTest("Compress", 11).input(x).input(make_tensor<bool>({4}, {true, false, false, true})).run1();
+  WQ_REQUIRE_OK(flat);
+  CHECK(values_of<float>(*flat) == std::vector<float>{0, 3});
+
+  auto oh = OpTest("OneHot", 11)
+                .attr("axis", 0)
+                .input(make_tensor<int64_t>({2}, {-1, 5}))
+                .input(Tensor::from_floats({}, {3}))
+                .input(Tensor::from_floats({2}, {0, 1}))
+                .run1();
+  WQ_REQUIRE_OK(oh);
+  CHECK(oh->shape() == Shape{3, 2});
+  // -1 counts from depth (2); 5 is out of range and stays all "off".
+  CHECK(values_of<float>(*oh) == std::vector<float>{0, 0, 0, 0, 1, 0});
+}

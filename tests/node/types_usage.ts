@@ -1,0 +1,26 @@
+// Compile-only check that bindings/js/index.d.ts describes a usable API
+// (tests/node/types.test.mjs runs `tsc --noEmit` on this file).
+import { init, Model, WebquantError, supportedOps, heapSize, type ModelSummary, type TensorOutput } from '../../bindings/js/index.js';
+
+export async function example(bytes: Uint8Array): Promise<number> {
+  await init({ wasmBinary: new Uint8Array(0) });
+  const model: Model = await Model.load(bytes);
+  const summary: ModelSummary = model.summary();
+  const first = summary.inputs[0];
+  const dims: (number | string | null)[] = first.shape ?? [];
+  const outputs: Record<string, TensorOutput> = model.run(
+    { [first.name]: { data: new Float32Array(4), shape: [1, 4] } },
+    { outputs: [summary.outputs[0].name] },
+  );
+  const data = outputs[summary.outputs[0].name].data;
+  const saved: Uint8Array = model.save();
+  const ms: number | undefined = model.lastRunStats?.milliseconds;
+  model.dispose();
+  try {
+    Model.loadSync(new Uint8Array([1, 2, 3]));
+  } catch (e) {
+    if (e instanceof WebquantError && e.code === 'INVALID_MODEL') return -1;
+  }
+  return dims.length + data.length + saved.length + (ms ?? 0) + supportedOps().length + heapSize() +
+    summary.opCounts.reduce((a, o) => a + o.count, 0);
+}

@@ -4,7 +4,12 @@
 
 namespace wq {
 
+// core/ops/fast_f32.cc: Conv/Gemm/MatMul on packed f32 kernels; must come
+// before the reference families (find returns the first match).
+void register_fast_f32_ops(OpRegistry& r);
+
 void register_all_ops(OpRegistry& r) {
+  register_fast_f32_ops(r);
   register_elementwise_ops(r);
   register_activation_ops(r);
   register_gemm_ops(r);

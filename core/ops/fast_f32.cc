@@ -266,7 +266,7 @@ Factory make_fast_gemm(const KernelInit& init) {
   WQ_ASSIGN_OR_RETURN(int64_t trans_a, detail::int_attr(init, "transA", 0));
   WQ_ASSIGN_OR_RETURN(int64_t trans_b, detail::int_attr(init, "transB", 0));
   const Tensor* b = init.constant_input(1);
-  if (!is_f32(b) || b->rank() != 2) return Factory(std::move(reference));
+  if (!is_f32(b) || b->rank() != 2 || b->numel() == 0) return Factory(std::move(reference));
   const size_t k = static_cast<size_t>(trans_b ? b->dim(1) : b->dim(0));
   const size_t n = static_cast<size_t>(trans_b ? b->dim(0) : b->dim(1));
   std::vector<float> bias;
@@ -377,7 +377,7 @@ Factory make_fast_matmul(const KernelInit& init) {
   if (!init.has_input(1)) return Factory(std::move(reference));
   const Tensor* b = init.constant_input(1);
   if (b == nullptr) return std::unique_ptr<OpKernel>(new FastMatMulKernel(init, std::move(reference)));
-  if (!is_f32(b) || b->rank() != 2) return Factory(std::move(reference));
+  if (!is_f32(b) || b->rank() != 2 || b->numel() == 0) return Factory(std::move(reference));
   Result<F32PackedGemm> packed = f32_pack_gemm(static_cast<size_t>(b->dim(0)), static_cast<size_t>(b->dim(1)),
                                                b->data<float>(), static_cast<size_t>(b->dim(1)), false, nullptr,
                                                F32Activation::none());

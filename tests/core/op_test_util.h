@@ -16,6 +16,7 @@
 
 #include <doctest.h>
 
+#include "core/ops/ops_util.h"
 #include "core/runtime/kernel.h"
 #include "core/status.h"
 #include "core/tensor.h"
@@ -160,9 +161,32 @@ class TestKernelContext : public KernelContext {
   }
 };
 
+// Only the reference (scalar) op families of core/ops, without the fast
+// kernels builtin_ops() registers ahead of them, so tests can pin either.
+inline const OpRegistry& reference_ops() {
+  static const OpRegistry* registry = [] {
+    auto* r = new OpRegistry();
+    register_elementwise_ops(*r);
+    register_activation_ops(*r);
+    register_gemm_ops(*r);
+    register_einsum_ops(*r);
+    register_conv_ops(*r);
+    register_pool_ops(*r);
+    register_normalization_ops(*r);
+    register_shape_ops(*r);
+    register_tensor_ops(*r);
+    register_cast_ops(*r);
+    register_reduce_ops(*r);
+    register_resize_ops(*r);
+    return r;
+  }();
+  return *registry;
+}
+
 class OpTest {
  public:
-  explicit OpTest(std::string op_type, int opset = 13) {
+  // Kernels come from `registry` (default: builtin_ops(), what the runtime uses).
+  explicit OpTest(std::string op_type, int opset = 13, const OpRegistry* registry = nullptr) : registry_(registry) {
     init_.op_type_ = std::move(op_type);
     init_.opset_ = opset;
   }
@@ -216,15 +240,24 @@ class OpTest {
     return *this;
   }
   Result<std::unique_ptr<OpKernel>> make() const {
-    const KernelFactory* f = builtin_ops().find(init_.domain_, init_.op_type_, init_.opset_);
+    const OpRegistry& registry = registry_ ? *registry_ : builtin_ops();
+    const KernelFactory* f = registry.find(init_.domain_, init_.op_type_, init_.opset_);
     if (!f) return unsupported("no kernel for " + init_.op_type_ + " at opset " + std::to_string(init_.opset_));
     return (*f)(init_);
   }
   TestKernelInit init_;
+  const OpRegistry* registry_;
 };
 
 }  // namespace testing
 }  // namespace wq
+
+// Runs the enclosing test case twice, with `reg` pointing at the reference
+// kernels and then at the builtin registry (which may pick fast kernels).
+#define WQ_REFERENCE_AND_BUILTIN(reg)                                          \
+  const ::wq::OpRegistry* reg = &::wq::testing::reference_ops();               \
+  SUBCASE("reference kernels") { reg = &::wq::testing::reference_ops(); }      \
+  SUBCASE("builtin registry") { reg = &::wq::builtin_ops(); }
 
 // REQUIRE that a Result/Status-returning expression succeeded, printing the
 // error message otherwise.

@@ -40,13 +40,14 @@ void check_close(const Tensor& got, const std::vector<float>& want, float tol = 
 }  // namespace
 
 TEST_CASE("Conv 2-D: valid window and explicit pads with stride") {
+  WQ_REFERENCE_AND_BUILTIN(reg)
   auto x = Tensor::from_floats({1, 1, 3, 3}, iota_floats(9));
-  auto y = OpTest("Conv", 11).input(x).const_input(Tensor::from_floats({1, 1, 2, 2}, {1, 1, 1, 1})).run1();
+  auto y = OpTest("Conv", 11, reg).input(x).const_input(Tensor::from_floats({1, 1, 2, 2}, {1, 1, 1, 1})).run1();
   WQ_REQUIRE_OK(y);
   CHECK(y->shape() == Shape{1, 1, 2, 2});
   check_close(*y, {8, 12, 20, 24});
 
-  auto p = OpTest("Conv", 11)
+  auto p = OpTest("Conv", 11, reg)
                .attr_ints("pads", {1, 1, 1, 1})
                .attr_ints("strides", {2, 2})
                .input(x)
@@ -58,23 +59,25 @@ TEST_CASE("Conv 2-D: valid window and explicit pads with stride") {
 }
 
 TEST_CASE("Conv auto_pad SAME_UPPER puts the odd pad at the end, SAME_LOWER at the start") {
+  WQ_REFERENCE_AND_BUILTIN(reg)
   auto x = Tensor::from_floats({1, 1, 5}, {1, 2, 3, 4, 5});
   auto w = Tensor::from_floats({1, 1, 2}, {1, 1});
-  auto up = OpTest("Conv", 11).attr("auto_pad", "SAME_UPPER").attr_ints("strides", {2}).input(x).input(w).run1();
+  auto up = OpTest("Conv", 11, reg).attr("auto_pad", "SAME_UPPER").attr_ints("strides", {2}).input(x).input(w).run1();
   WQ_REQUIRE_OK(up);
   CHECK(up->shape() == Shape{1, 1, 3});
   check_close(*up, {3, 7, 5});
-  auto lo = OpTest("Conv", 11).attr("auto_pad", "SAME_LOWER").attr_ints("strides", {2}).input(x).input(w).run1();
+  auto lo = OpTest("Conv", 11, reg).attr("auto_pad", "SAME_LOWER").attr_ints("strides", {2}).input(x).input(w).run1();
   WQ_REQUIRE_OK(lo);
   check_close(*lo, {1, 5, 9});
-  auto valid = OpTest("Conv", 11).attr("auto_pad", "VALID").attr_ints("strides", {2}).input(x).input(w).run1();
+  auto valid = OpTest("Conv", 11, reg).attr("auto_pad", "VALID").attr_ints("strides", {2}).input(x).input(w).run1();
   WQ_REQUIRE_OK(valid);
   check_close(*valid, {3, 7});
-  CHECK(OpTest("Conv", 11).attr("auto_pad", "SAME").input(x).input(w).build().code() == StatusCode::kInvalidModel);
+  CHECK(OpTest("Conv", 11, reg).attr("auto_pad", "SAME").input(x).input(w).build().code() == StatusCode::kInvalidModel);
 }
 
 TEST_CASE("Conv dilations, groups with bias, 3-D") {
-  auto d = OpTest("Conv", 11)
+  WQ_REFERENCE_AND_BUILTIN(reg)
+  auto d = OpTest("Conv", 11, reg)
                .attr_ints("dilations", {2})
                .input(Tensor::from_floats({1, 1, 5}, {1, 2, 3, 4, 5}))
                .input(Tensor::from_floats({1, 1, 2}, {1, 1}))
@@ -83,7 +86,7 @@ TEST_CASE("Conv dilations, groups with bias, 3-D") {
   check_close(*d, {4, 6, 8});
 
   // Depthwise: each channel has its own filter, then bias.
-  auto g = OpTest("Conv", 11)
+  auto g = OpTest("Conv", 11, reg)
                .attr("group", 2)
                .input(Tensor::from_floats({1, 2, 1, 1}, {2, 3}))
                .input(Tensor::from_floats({2, 1, 1, 1}, {10, 100}))
@@ -92,7 +95,7 @@ TEST_CASE("Conv dilations, groups with bias, 3-D") {
   WQ_REQUIRE_OK(g);
   check_close(*g, {21, 299});
 
-  auto v = OpTest("Conv", 11)
+  auto v = OpTest("Conv", 11, reg)
                .input(Tensor::from_floats({1, 1, 2, 2, 2}, iota_floats(8)))
                .input(Tensor::from_floats({1, 1, 2, 2, 2}, std::vector<float>(8, 1)))
                .run1();
@@ -101,7 +104,7 @@ TEST_CASE("Conv dilations, groups with bias, 3-D") {
   check_close(*v, {28});
 
   // Mismatched channels/groups is an error, not a crash.
-  auto bad = OpTest("Conv", 11)
+  auto bad = OpTest("Conv", 11, reg)
                  .attr("group", 2)
                  .input(Tensor::from_floats({1, 3, 1, 1}, {1, 2, 3}))
                  .input(Tensor::from_floats({2, 1, 1, 1}, {1, 1}))
@@ -110,6 +113,7 @@ TEST_CASE("Conv dilations, groups with bias, 3-D") {
 }
 
 TEST_CASE("Conv matches a direct convolution over a sweep of shapes") {
+  WQ_REFERENCE_AND_BUILTIN(reg)
   int cases = 0;
   for (int64_t C : {1, 3, 4})
     for (int64_t group : {int64_t(1), C})
@@ -143,7 +147,7 @@ TEST_CASE("Conv matches a direct convolution over a sweep of shapes") {
                           }
                       want[((n * M + m) * OH + oh) * OW + ow] = float(acc);
                     }
-              auto y = OpTest("Conv", 11)
+              auto y = OpTest("Conv", 11, reg)
                            .attr("group", group)
                            .attr_ints("strides", {stride, stride})
                            .attr_ints("dilations", {dil, dil})
@@ -163,17 +167,18 @@ TEST_CASE("Conv matches a direct convolution over a sweep of shapes") {
 }
 
 TEST_CASE("ConvTranspose: stride, pads, output_shape") {
+  WQ_REFERENCE_AND_BUILTIN(reg)
   auto x = Tensor::from_floats({1, 1, 2}, {1, 2});
   auto w = Tensor::from_floats({1, 1, 3}, {1, 1, 1});
-  auto y = OpTest("ConvTranspose", 11).attr_ints("strides", {2}).input(x).input(w).run1();
+  auto y = OpTest("ConvTranspose", 11, reg).attr_ints("strides", {2}).input(x).input(w).run1();
   WQ_REQUIRE_OK(y);
   CHECK(y->shape() == Shape{1, 1, 5});
   check_close(*y, {1, 1, 3, 2, 2});
-  auto p = OpTest("ConvTranspose", 11).attr_ints("strides", {2}).attr_ints("pads", {1, 1}).input(x).input(w).run1();
+  auto p = OpTest("ConvTranspose", 11, reg).attr_ints("strides", {2}).attr_ints("pads", {1, 1}).input(x).input(w).run1();
   WQ_REQUIRE_OK(p);
   check_close(*p, {1, 3, 2});
   // A requested output larger than the full result leaves the tail at the bias.
-  auto s = OpTest("ConvTranspose", 11)
+  auto s = OpTest("ConvTranspose", 11, reg)
                .attr_ints("strides", {2})
                .attr_ints("output_shape", {6})
                .input(x)
@@ -183,7 +188,7 @@ TEST_CASE("ConvTranspose: stride, pads, output_shape") {
   WQ_REQUIRE_OK(s);
   check_close(*s, {1.5f, 1.5f, 3.5f, 2.5f, 2.5f, 0.5f});
   // Two output channels per group: W is [C, M/group, k].
-  auto m = OpTest("ConvTranspose", 11)
+  auto m = OpTest("ConvTranspose", 11, reg)
                .input(Tensor::from_floats({1, 1, 1}, {2}))
                .input(Tensor::from_floats({1, 2, 1}, {3, 4}))
                .run1();

@@ -12,6 +12,11 @@
 #include <cstring>
 #include <string>
 
+#include <fstream>
+#include <iterator>
+
+#include "core/onnx/onnx_proto.h"
+#include "core/onnx/tensor_convert.h"
 #include "core/ops/ops_util.h"
 #include "tests/core/op_test_util.h"
 
@@ -317,6 +322,10 @@ TEST_CASE("fast f32 MatMul matches the reference MatMul") {
       {{8}, {8}, false, true},                 // both 1-D: scalar out
       {{3, 2, 8}, {8}, false, true},
       {{2, 4, 70}, {2, 70, 33}, false, true},  // attention-like
+      {{0, 16}, {16, 3}, true, true},          // empty A
+      {{2, 0, 5}, {2, 5, 4}, false, true},
+      {{3, 0}, {0, 4}, false, true},           // K = 0: zeros
+      {{3, 0}, {0, 4}, true, false},           // empty constant B
   };
   uint32_t seed = 300;
   for (const MatMulCase& p : cases) {
@@ -354,4 +363,70 @@ TEST_CASE("the builtin registry picks the fast f32 kernels first") {
   auto kg = make_kernel(builtin_ops(), g.init);
   WQ_REQUIRE_OK(kg);
   CHECK(detail::is_fast_f32_kernel(**kg));
+}
+
+namespace {
+
+// One ONNX backend node test with every input after the first made constant
+// (as weights are in real models), so the fast path runs on the official data.
+void check_node_test_with_constant_weights(const std::string& name) {
+  CAPTURE(name);
+  const std::string dir = "/usr/share/libonnx-testdata/data/node/" + name + "/";
+  std::ifstream f(dir + "model.onnx", std::ios::binary);
+  REQUIRE(f.good());
+  auto bytes = std::make_shared<std::vector<uint8_t>>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  auto model = onnx::parse_model(bytes->data(), bytes->size(), bytes);
+  WQ_REQUIRE_OK(model);
+  REQUIRE(model->graph.node.size() == 1);
+  const onnx::NodeProto& node = model->graph.node[0];
+  TestKernelInit init;
+  init.op_type_ = node.op_type;
+  for (const auto& op : model->opset_import)
+    if (op.domain.empty() || op.domain == "ai.onnx") init.opset_ = static_cast<int>(op.version);
+  using A = onnx::AttributeProto;
+  for (const A& a : node.attribute) {
+    switch (a.type) {
+      case A::INT: init.ints_[a.name] = a.i; break;
+      case A::FLOAT: init.floats_[a.name] = a.f; break;
+      case A::STRING: init.strings_[a.name] = a.s; break;
+      case A::INTS: init.int_lists_[a.name] = a.ints; break;
+      case A::FLOATS: init.float_lists_[a.name] = a.floats; break;
+      default: FAIL("unexpected attribute type for " << a.name);
+    }
+  }
+  for (size_t i = 0; i < node.input.size(); ++i) {
+    auto t = read_tensor_pb(dir + "test_data_set_0/input_" + std::to_string(i) + ".pb");
+    WQ_REQUIRE_OK(t);
+    init.inputs_.push_back(*t);
+    init.constant_.push_back(i > 0);
+  }
+  auto want = read_tensor_pb(dir + "test_data_set_0/output_0.pb");
+  WQ_REQUIRE_OK(want);
+  auto kernel = make_kernel(fast_registry(), init);
+  WQ_REQUIRE_OK(kernel);
+  CHECK(detail::is_fast_f32_kernel(**kernel));
+  auto got = run_kernel(**kernel, init.inputs_);
+  WQ_REQUIRE_OK(got);
+  REQUIRE(got->shape() == want->shape());
+  REQUIRE(got->dtype() == DType::kFloat32);
+  // The backend tests' own tolerance (rtol 1e-3, atol 1e-7).
+  for (int64_t i = 0; i < got->numel(); ++i) {
+    const float g = got->data<float>()[i], w = want->data<float>()[i];
+    INFO("element " << i << ": got " << g << " want " << w);
+    REQUIRE(std::fabs(g - w) <= 1e-7f + 1e-3f * std::fabs(w));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fast f32 ops pass the ONNX node tests with constant weights") {
+  for (const char* name :
+       {"test_basic_conv_with_padding", "test_basic_conv_without_padding", "test_conv_with_autopad_same",
+        "test_conv_with_strides_and_asymmetric_padding", "test_conv_with_strides_no_padding",
+        "test_conv_with_strides_padding", "test_gemm_all_attributes", "test_gemm_alpha", "test_gemm_beta",
+        "test_gemm_default_no_bias", "test_gemm_default_scalar_bias", "test_gemm_default_single_elem_vector_bias",
+        "test_gemm_default_vector_bias", "test_gemm_default_zero_bias", "test_gemm_transposeA",
+        "test_gemm_transposeB", "test_matmul_2d", "test_matmul_3d", "test_matmul_4d"}) {
+    check_node_test_with_constant_weights(name);
+  }
 }

@@ -30,40 +30,42 @@ std::vector<float> naive_bmm(const std::vector<float>& a, const std::vector<floa
 }  // namespace
 
 TEST_CASE("Gemm transposes, alpha/beta and C broadcasting") {
+  WQ_REFERENCE_AND_BUILTIN(reg)
   auto a = Tensor::from_floats({2, 2}, {1, 2, 3, 4});
   auto b = Tensor::from_floats({2, 2}, {5, 6, 7, 8});
-  auto plain = OpTest("Gemm", 13).input(a).input(b).run1();
+  auto plain = OpTest("Gemm", 13, reg).input(a).input(b).run1();
   WQ_REQUIRE_OK(plain);
   CHECK(values_of<float>(*plain) == std::vector<float>{19, 22, 43, 50});
-  auto ta = OpTest("Gemm", 13).attr("transA", 1).input(a).input(b).run1();
+  auto ta = OpTest("Gemm", 13, reg).attr("transA", 1).input(a).input(b).run1();
   WQ_REQUIRE_OK(ta);
   CHECK(values_of<float>(*ta) == std::vector<float>{26, 30, 38, 44});
-  auto tb = OpTest("Gemm", 13).attr("transB", 1).input(a).input(b).run1();
+  auto tb = OpTest("Gemm", 13, reg).attr("transB", 1).input(a).input(b).run1();
   WQ_REQUIRE_OK(tb);
   CHECK(values_of<float>(*tb) == std::vector<float>{17, 23, 39, 53});
-  auto row = OpTest("Gemm", 13).attr("alpha", 2.0f).attr("beta", 0.5f).input(a).input(b).input(Tensor::from_floats({2}, {10, 20})).run1();
+  auto row = OpTest("Gemm", 13, reg).attr("alpha", 2.0f).attr("beta", 0.5f).input(a).input(b).input(Tensor::from_floats({2}, {10, 20})).run1();
   WQ_REQUIRE_OK(row);
   CHECK(values_of<float>(*row) == std::vector<float>{43, 54, 91, 110});
-  auto col = OpTest("Gemm", 13).input(a).input(b).input(Tensor::from_floats({2, 1}, {1, 2})).run1();
+  auto col = OpTest("Gemm", 13, reg).input(a).input(b).input(Tensor::from_floats({2, 1}, {1, 2})).run1();
   WQ_REQUIRE_OK(col);
   CHECK(values_of<float>(*col) == std::vector<float>{20, 23, 45, 52});
-  auto scalar = OpTest("Gemm", 13).input(a).input(b).input(Tensor::from_floats({}, {1})).run1();
+  auto scalar = OpTest("Gemm", 13, reg).input(a).input(b).input(Tensor::from_floats({}, {1})).run1();
   WQ_REQUIRE_OK(scalar);
   CHECK(values_of<float>(*scalar) == std::vector<float>{20, 23, 44, 51});
   // A non-square case catches swapped leading dimensions: [2,3] x [2,3]^T.
-  auto r = OpTest("Gemm", 13).attr("transB", 1).input(Tensor::from_floats({2, 3}, seq(6))).input(Tensor::from_floats({2, 3}, seq(6))).run1();
+  auto r = OpTest("Gemm", 13, reg).attr("transB", 1).input(Tensor::from_floats({2, 3}, seq(6))).input(Tensor::from_floats({2, 3}, seq(6))).run1();
   WQ_REQUIRE_OK(r);
   CHECK(r->shape() == Shape{2, 2});
   CHECK(values_of<float>(*r) == std::vector<float>{14, 32, 32, 77});
   // C that does not broadcast to [M, N].
-  CHECK(OpTest("Gemm", 13).input(a).input(b).input(Tensor::from_floats({3}, {1, 2, 3})).run1().status().code() ==
+  CHECK(OpTest("Gemm", 13, reg).input(a).input(b).input(Tensor::from_floats({3}, {1, 2, 3})).run1().status().code() ==
         StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("MatMul broadcasts batch dims") {
+  WQ_REFERENCE_AND_BUILTIN(reg)
   // [2,1,2,3] x [3,2] -> [2,1,2,2]
   auto a = seq(12), b = seq(6);
-  auto y = OpTest("MatMul", 13).input(Tensor::from_floats({2, 1, 2, 3}, a)).input(Tensor::from_floats({3, 2}, b)).run1();
+  auto y = OpTest("MatMul", 13, reg).input(Tensor::from_floats({2, 1, 2, 3}, a)).input(Tensor::from_floats({3, 2}, b)).run1();
   WQ_REQUIRE_OK(y);
   CHECK(y->shape() == Shape{2, 1, 2, 2});
   std::vector<float> bb = b;
@@ -72,7 +74,7 @@ TEST_CASE("MatMul broadcasts batch dims") {
 
   // [2,1,2,3] x [3,3,2]: batch [2,1] and [3] broadcast to [2,3].
   auto b3 = seq(18, -5);
-  auto z = OpTest("MatMul", 13).input(Tensor::from_floats({2, 1, 2, 3}, a)).input(Tensor::from_floats({3, 3, 2}, b3)).run1();
+  auto z = OpTest("MatMul", 13, reg).input(Tensor::from_floats({2, 1, 2, 3}, a)).input(Tensor::from_floats({3, 3, 2}, b3)).run1();
   WQ_REQUIRE_OK(z);
   CHECK(z->shape() == Shape{2, 3, 2, 2});
   std::vector<float> ea, eb;
@@ -85,26 +87,28 @@ TEST_CASE("MatMul broadcasts batch dims") {
 }
 
 TEST_CASE("MatMul 1-D operands drop the promoted dim") {
+  WQ_REFERENCE_AND_BUILTIN(reg)
   auto v = Tensor::from_floats({3}, {1, 2, 3});
   auto m = Tensor::from_floats({2, 3, 2}, seq(12));
-  auto vm = OpTest("MatMul", 13).input(v).input(m).run1();
+  auto vm = OpTest("MatMul", 13, reg).input(v).input(m).run1();
   WQ_REQUIRE_OK(vm);
   CHECK(vm->shape() == Shape{2, 2});
   CHECK(values_of<float>(*vm) == std::vector<float>{22, 28, 58, 64});
-  auto mv = OpTest("MatMul", 13).input(Tensor::from_floats({2, 3}, seq(6))).input(v).run1();
+  auto mv = OpTest("MatMul", 13, reg).input(Tensor::from_floats({2, 3}, seq(6))).input(v).run1();
   WQ_REQUIRE_OK(mv);
   CHECK(mv->shape() == Shape{2});
   CHECK(values_of<float>(*mv) == std::vector<float>{14, 32});
-  auto vv = OpTest("MatMul", 13).input(v).input(v).run1();
+  auto vv = OpTest("MatMul", 13, reg).input(v).input(v).run1();
   WQ_REQUIRE_OK(vv);
   CHECK(vv->shape() == Shape{});
   CHECK(values_of<float>(*vv) == std::vector<float>{14});
-  auto bad = OpTest("MatMul", 13).input(v).input(Tensor::from_floats({2, 2}, seq(4))).run1();
+  auto bad = OpTest("MatMul", 13, reg).input(v).input(Tensor::from_floats({2, 2}, seq(4))).run1();
   CHECK(bad.status().code() == StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("MatMul on integers wraps instead of overflowing") {
-  auto y = OpTest("MatMul", 13)
+  WQ_REFERENCE_AND_BUILTIN(reg)
+  auto y = OpTest("MatMul", 13, reg)
                .input(make_tensor<int32_t>({1, 2}, {std::numeric_limits<int32_t>::max(), 1}))
                .input(make_tensor<int32_t>({2, 1}, {2, 3}))
                .run1();

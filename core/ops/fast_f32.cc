@@ -19,8 +19,9 @@
 //           element): beta * C becomes the packed bias. transA transposes A
 //           per run (M x K copies against 2*M*N*K FLOPs).
 //   MatMul  B constant float32 2-D: packed once, A of any rank >= 1 is one
-//           GEMM over all its rows. B known only at run time: both float32,
-//           numpy broadcasting, f32_gemm_run_unpacked per batch matrix.
+//           GEMM over all its rows. Otherwise (B known only at run time, or a
+//           constant batched/1-D B): both float32, numpy broadcasting,
+//           f32_gemm_run_unpacked per batch matrix.
 //
 // Activations are not fused here (bias only): fusing across nodes is a graph
 // pass. Kernels keep their scratch between runs, so one kernel must not run
@@ -376,8 +377,11 @@ Factory make_fast_matmul(const KernelInit& init) {
   WQ_ASSIGN_OR_RETURN(std::unique_ptr<OpKernel> reference, make_reference(init));
   if (!init.has_input(1)) return Factory(std::move(reference));
   const Tensor* b = init.constant_input(1);
-  if (b == nullptr) return std::unique_ptr<OpKernel>(new FastMatMulKernel(init, std::move(reference)));
-  if (!is_f32(b) || b->rank() != 2 || b->numel() == 0) return Factory(std::move(reference));
+  if (!is_f32(b) && b != nullptr) return Factory(std::move(reference));
+  // Run-time B, and constant B that is not one packable matrix (batched,
+  // 1-D or empty): unpacked GEMMs per batch.
+  if (b == nullptr || b->rank() != 2 || b->numel() == 0)
+    return std::unique_ptr<OpKernel>(new FastMatMulKernel(init, std::move(reference)));
   Result<F32PackedGemm> packed = f32_pack_gemm(static_cast<size_t>(b->dim(0)), static_cast<size_t>(b->dim(1)),
                                                b->data<float>(), static_cast<size_t>(b->dim(1)), false, nullptr,
                                                F32Activation::none());

@@ -314,8 +314,8 @@ TEST_CASE("fast f32 MatMul matches the reference MatMul") {
       {{2, 3, 5, 16}, {16, 12}, true, true},  // batched A, constant B: one GEMM
       {{16}, {16, 3}, true, true},            // 1-D A
       {{1, 200}, {200, 1}, true, true},
-      {{4, 6}, {6}, true, false},             // 1-D constant B
-      {{2, 3, 4}, {5, 2, 4, 6}, true, false},  // constant but batched B
+      {{4, 6}, {6}, true, true},              // 1-D constant B: unpacked
+      {{2, 3, 4}, {5, 2, 4, 6}, true, true},   // constant batched B: unpacked
       {{5, 7}, {7, 9}, false, true},
       {{2, 1, 3, 4}, {5, 4, 6}, false, true},  // broadcast batch dims
       {{3, 8}, {2, 8, 5}, false, true},
@@ -325,7 +325,7 @@ TEST_CASE("fast f32 MatMul matches the reference MatMul") {
       {{0, 16}, {16, 3}, true, true},          // empty A
       {{2, 0, 5}, {2, 5, 4}, false, true},
       {{3, 0}, {0, 4}, false, true},           // K = 0: zeros
-      {{3, 0}, {0, 4}, true, false},           // empty constant B
+      {{3, 0}, {0, 4}, true, true},            // empty constant B: unpacked
   };
   uint32_t seed = 300;
   for (const MatMulCase& p : cases) {

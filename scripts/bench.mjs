@@ -1,9 +1,12 @@
 // `npm run bench`: prints tables and writes artifacts/bench.json.
 //   node scripts/bench.mjs [--only SUBSTRING] [--runs N]
+// Sections: float models (ours vs onnxruntime-web, issue #3) and int8/int4
+// kernels on single-op models (ours vs onnxruntime-web f32/int8, issue #4).
 import fs from 'node:fs';
 import os from 'node:os';
 import { init } from '../bindings/js/index.js';
 import { benchFloatModels } from './bench/float_models.mjs';
+import { benchKernels } from './bench/kernels.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
@@ -15,6 +18,7 @@ const report = {
   date: new Date().toISOString(),
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
   float: await benchFloatModels({ runs, only }),
+  kernels: await benchKernels({ runs: Math.max(20, runs), only }),
 };
 fs.mkdirSync('artifacts', { recursive: true });
 fs.writeFileSync('artifacts/bench.json', JSON.stringify(report, null, 2));

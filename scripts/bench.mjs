@@ -7,6 +7,7 @@ import os from 'node:os';
 import { init } from '../bindings/js/index.js';
 import { benchFloatModels } from './bench/float_models.mjs';
 import { benchKernels } from './bench/kernels.mjs';
+import { benchMemory } from './bench/memory.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
@@ -18,6 +19,7 @@ const report = {
   date: new Date().toISOString(),
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
   float: await benchFloatModels({ runs, only }),
+  memory: benchMemory({ only }),
   kernels: await benchKernels({ runs: Math.max(20, runs), only }),
 };
 fs.mkdirSync('artifacts', { recursive: true });

@@ -14,11 +14,8 @@ namespace {
 
 using test::empty_model;
 using test::node;
+using test::contains;
 using test::value_info;
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 std::vector<std::string> node_names(const Graph& g) {
   std::vector<std::string> names;

@@ -11,6 +11,10 @@
 namespace wq {
 namespace test {
 
+inline bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
 // A dim spec: a number >= 0 is fixed, a name is symbolic, "?" is unknown.
 struct DimSpec {
   DimSpec(int64_t v) : value(v) {}             // NOLINT: implicit for brace lists

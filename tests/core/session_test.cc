@@ -23,11 +23,8 @@ namespace {
 
 using test::empty_model;
 using test::node;
+using test::contains;
 using test::value_info;
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 // ---- test ops: tiny float kernels, independent of the built-in op set ----------
 

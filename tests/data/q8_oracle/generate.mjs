@@ -2,98 +2,37 @@
 //
 //   node tests/data/q8_oracle/generate.mjs        (from the repository root)
 //
-// Each case builds a one-node ONNX model as raw protobuf bytes (the minimal
-// encoder below), runs it with onnxruntime-node on deterministic inputs, and
+// Each case builds a one-node ONNX model (scripts/lib/onnx_builder.mjs), runs it with onnxruntime-node on deterministic inputs, and
 // writes <case>.bin next to this script: inputs, attributes and outputs as
 // named tensors. The C++ test feeds the same inputs to our kernels and
 // requires identical output bytes.
 //
 // .bin format (little endian): "WQO1", u32 count, then per tensor:
 //   u8 name_len, name, u8 onnx_dtype, u8 rank, i64 dims[rank], u32 nbytes, bytes
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { writeOracleBin } from '../oracle_bin.mjs';
+import { buildModel, ONNX_DTYPE } from '../../../scripts/lib/onnx_builder.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const ort = require(path.join(here, '../../../node_modules/onnxruntime-node'));
 
-// ---- minimal protobuf writer ------------------------------------------------
-class Pb {
-  constructor() { this.bytes = []; }
-  varint(v) {
-    let x = BigInt.asUintN(64, BigInt(v));
-    do {
-      let b = Number(x & 0x7fn);
-      x >>= 7n;
-      if (x) b |= 0x80;
-      this.bytes.push(b);
-    } while (x);
-    return this;
-  }
-  key(field, wire) { return this.varint((field << 3) | wire); }
-  int(field, v) { return this.key(field, 0).varint(v); }
-  bytesField(field, u8) { this.key(field, 2).varint(u8.length); for (const b of u8) this.bytes.push(b); return this; }
-  str(field, s) { return this.bytesField(field, new TextEncoder().encode(s)); }
-  msg(field, pb) { return this.bytesField(field, pb.u8()); }
-  float(field, f) {
-    this.key(field, 5);
-    const b = new Uint8Array(new Float32Array([f]).buffer);
-    for (const x of b) this.bytes.push(x);
-    return this;
-  }
-  u8() { return Uint8Array.from(this.bytes); }
-}
-
 const DT = { float: 1, uint8: 2, int8: 3, int32: 6, int64: 7 };
 const ARR = { 1: Float32Array, 2: Uint8Array, 3: Int8Array, 6: Int32Array, 7: BigInt64Array };
 const ORT_TYPE = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64' };
-
-function tensorProto(name, dtype, dims, data) {
-  const t = new Pb();
-  for (const d of dims) t.int(1, d);
-  t.int(2, dtype);
-  t.str(8, name);
-  t.bytesField(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  return t;
-}
-
-function valueInfo(name, dtype, dims) {
-  const shape = new Pb();
-  for (const d of dims) shape.msg(1, new Pb().int(1, d));
-  const tt = new Pb().int(1, dtype).msg(2, shape);
-  return new Pb().str(1, name).msg(2, new Pb().msg(1, tt));
-}
-
-function attr(name, v) {
-  const a = new Pb().str(1, name);
-  if (Array.isArray(v)) {
-    a.int(20, 7);  // INTS
-    for (const x of v) a.int(8, x);
-  } else if (Number.isInteger(v)) {
-    a.int(20, 2).int(3, v);  // INT
-  } else {
-    a.int(20, 1).float(2, v);  // FLOAT
-  }
-  return a;
-}
+const NAME_OF = Object.fromEntries(Object.entries(ONNX_DTYPE).map(([k, v]) => [v, k]));
 
 // inputs: [{name, dtype, dims, data, init}]; outputs: [{name, dtype, dims}] (dims may be [] = unknown rank)
 function model(opType, inputs, outputs, attrs, opset) {
-  const node = new Pb();
-  for (const i of inputs) node.str(1, i.name);
-  for (const o of outputs) node.str(2, o.name);
-  node.str(3, 'n0').str(4, opType);
-  for (const [k, v] of Object.entries(attrs)) node.msg(5, attr(k, v));
-  const g = new Pb().msg(1, node).str(2, 'g');
-  for (const i of inputs) if (i.init) g.msg(5, tensorProto(i.name, i.dtype, i.dims, i.data));
-  for (const i of inputs) if (!i.init) g.msg(11, valueInfo(i.name, i.dtype, i.dims));
-  for (const o of outputs) {
-    const vi = new Pb().str(1, o.name).msg(2, new Pb().msg(1, new Pb().int(1, o.dtype)));
-    g.msg(12, vi);
-  }
-  return new Pb().int(1, 8).msg(8, new Pb().str(1, '').int(2, opset)).msg(7, g).u8();
+  return buildModel({
+    opset,
+    inputs: inputs.filter((x) => !x.init).map((x) => ({ name: x.name, dtype: NAME_OF[x.dtype], shape: x.dims })),
+    outputs: outputs.map((o) => ({ name: o.name, dtype: NAME_OF[o.dtype] })),
+    initializers: inputs.filter((x) => x.init).map((x) => ({ name: x.name, dtype: NAME_OF[x.dtype], dims: x.dims, data: x.data })),
+    nodes: [{ name: 'n0', op: opType, inputs: inputs.map((x) => x.name), outputs: outputs.map((o) => o.name), attrs }],
+  });
 }
 
 // ---- deterministic data -------------------------------------------------------
@@ -108,28 +47,7 @@ const randInt = (lo, hi) => lo + Math.floor(rnd() * (hi - lo + 1));
 const fill = (Arr, n, f) => { const a = new Arr(n); for (let i = 0; i < n; ++i) a[i] = f(i); return a; };
 const numel = (dims) => dims.reduce((a, b) => a * b, 1);
 
-// ---- writer -------------------------------------------------------------------
-function writeBin(file, tensors) {
-  const parts = [];
-  const head = Buffer.alloc(8);
-  head.write('WQO1', 0, 'latin1');
-  head.writeUInt32LE(tensors.length, 4);
-  parts.push(head);
-  for (const t of tensors) {
-    const name = Buffer.from(t.name, 'utf8');
-    const h = Buffer.alloc(1 + name.length + 2 + 8 * t.dims.length + 4);
-    let o = 0;
-    h.writeUInt8(name.length, o); o += 1;
-    name.copy(h, o); o += name.length;
-    h.writeUInt8(t.dtype, o); o += 1;
-    h.writeUInt8(t.dims.length, o); o += 1;
-    for (const d of t.dims) { h.writeBigInt64LE(BigInt(d), o); o += 8; }
-    const data = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    h.writeUInt32LE(data.length, o);
-    parts.push(h, data);
-  }
-  fs.writeFileSync(path.join(here, file), Buffer.concat(parts));
-}
+const writeBin = (file, tensors) => writeOracleBin(path.join(here, file), tensors);
 
 async function run(file, opType, inputs, outputs, attrs, opset) {
   const bytes = model(opType, inputs, outputs, attrs, opset);

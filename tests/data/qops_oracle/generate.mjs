@@ -16,10 +16,10 @@
 // "attr.<name>" (int64 values), "sattr.<name>" (a string attribute, uint8 text), "in.<slot>.<name>" (a run-time input),
 // "init.<slot>.<name>" (an initializer), "out.<slot>.<name>" (onnxruntime's result).
 // Slots that are absent (empty optional inputs) have no entry.
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { writeOracleBin } from '../oracle_bin.mjs';
 import { buildModel, ONNX_DTYPE } from '../../../scripts/lib/onnx_builder.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -59,28 +59,7 @@ function randTensor(dtype, dims, range = RANGE[dtype]) {
 }
 const scalar = (dtype, v) => new ARR[dtype]([v]);
 
-// ---- writer -------------------------------------------------------------------
-function writeBin(file, tensors) {
-  const parts = [];
-  const head = Buffer.alloc(8);
-  head.write('WQO1', 0, 'latin1');
-  head.writeUInt32LE(tensors.length, 4);
-  parts.push(head);
-  for (const t of tensors) {
-    const name = Buffer.from(t.name, 'utf8');
-    const h = Buffer.alloc(1 + name.length + 2 + 8 * t.dims.length + 4);
-    let o = 0;
-    h.writeUInt8(name.length, o); o += 1;
-    name.copy(h, o); o += name.length;
-    h.writeUInt8(t.dtype, o); o += 1;
-    h.writeUInt8(t.dims.length, o); o += 1;
-    for (const d of t.dims) { h.writeBigInt64LE(BigInt(d), o); o += 8; }
-    const data = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    h.writeUInt32LE(data.length, o);
-    parts.push(h, data);
-  }
-  fs.writeFileSync(path.join(here, file), Buffer.concat(parts));
-}
+const writeBin = (file, tensors) => writeOracleBin(path.join(here, file), tensors);
 
 // inputs: array by slot of null (absent) or {name, dtype, dims, data, init}
 // outputs: [{name, dtype}]

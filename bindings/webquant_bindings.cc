@@ -15,7 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "core/graph/graph.h"
 #include "core/model.h"
+#include "core/quant/compare.h"
+#include "core/quant/quantizer.h"
+#include "core/quant/recipe.h"
 #include "core/runtime/kernel.h"
 
 namespace wq {
@@ -229,11 +233,117 @@ class WasmModel {
   }
 
   void dispose() { model_.reset(); }
+  const Model* model() const { return model_.get(); }
 
  private:
   static Status not_loaded() { return invalid_argument("no model is loaded in this handle"); }
   std::unique_ptr<Model> model_;
 };
+
+// feeds: array of {name, dtype, shape, bytes} -> named core tensors.
+Result<std::map<std::string, Tensor>> feeds_from_js(const val& feeds) {
+  std::map<std::string, Tensor> inputs;
+  const size_t nf = feeds["length"].as<size_t>();
+  for (size_t i = 0; i < nf; ++i) {
+    WQ_ASSIGN_OR_RETURN(Tensor t, tensor_from_js(feeds[i]));
+    inputs.emplace(feeds[i]["name"].as<std::string>(), std::move(t));
+  }
+  return inputs;
+}
+
+val bytes_value(const std::vector<uint8_t>& bytes) {
+  return val(emscripten::typed_memory_view(bytes.size(), bytes.data())).call<val>("slice");
+}
+
+// Quantizer handle: create -> calibrate* -> finish. Every call returns null /
+// a value object, or {error}.
+class WasmQuantizer {
+ public:
+  val create(const WasmModel& model, const std::string& recipe_json) {
+    quantizer_.reset();
+    if (!model.model()) return error_value(invalid_argument("quantize: the model handle is empty (disposed?)"));
+    auto recipe = parse_recipe(recipe_json);
+    if (!recipe.ok()) return error_value(recipe.status());
+    auto q = Quantizer::create(model.model()->graph(), *recipe);
+    if (!q.ok()) return error_value(q.status());
+    quantizer_ = std::move(q).value();
+    return val::null();
+  }
+  std::string recipe() const { return quantizer_ ? recipe_to_json(quantizer_->recipe()).dump() : std::string(); }
+  bool needs_calibration() const { return quantizer_ && quantizer_->needs_calibration(); }
+  double samples_seen() const { return quantizer_ ? double(quantizer_->samples_seen()) : 0.0; }
+  val calibrate(const val& feeds) {
+    if (!quantizer_) return error_value(not_created());
+    auto inputs = feeds_from_js(feeds);
+    if (!inputs.ok()) return error_value(inputs.status().with_context("calibration sample " +
+                                                                      std::to_string(quantizer_->samples_seen()) + ": "));
+    Status st = quantizer_->calibrate(*inputs);
+    return st.ok() ? val::null() : error_value(st);
+  }
+  val set_activation_range(const std::string& name, double min, double max) {
+    if (!quantizer_) return error_value(not_created());
+    Status st = quantizer_->set_activation_range(name, float(min), float(max));
+    return st.ok() ? val::null() : error_value(st);
+  }
+  val finish() {
+    if (!quantizer_) return error_result(not_created());
+    auto out = quantizer_->finish();
+    if (!out.ok()) return error_result(out.status());
+    val r = val::object();
+    r.set("bytes", bytes_value(out->bytes));
+    r.set("report", out->report.dump());
+    return r;
+  }
+  void dispose() { quantizer_.reset(); }
+
+ private:
+  static Status not_created() { return failed_precondition("the quantizer was not created (create() failed?)"); }
+  std::unique_ptr<Quantizer> quantizer_;
+};
+
+class WasmComparator {
+ public:
+  val create(const WasmModel& float_model, const WasmModel& quant_model, bool per_node) {
+    comparator_.reset();
+    if (!float_model.model() || !quant_model.model())
+      return error_value(invalid_argument("compare: a model handle is empty (disposed?)"));
+    CompareOptions options;
+    options.per_node = per_node;
+    auto c = Comparator::create(float_model.model()->graph(), quant_model.model()->graph(), options);
+    if (!c.ok()) return error_value(c.status());
+    comparator_ = std::move(c).value();
+    return val::null();
+  }
+  // labels: null or an array of integers (one per row of the first output).
+  val add_sample(const val& feeds, const val& labels) {
+    if (!comparator_) return error_value(failed_precondition("the comparator was not created"));
+    auto inputs = feeds_from_js(feeds);
+    if (!inputs.ok())
+      return error_value(inputs.status().with_context("sample " + std::to_string(comparator_->samples()) + ": "));
+    std::vector<int64_t> l;
+    const bool has_labels = !labels.isNull() && !labels.isUndefined();
+    if (has_labels) {
+      const size_t n = labels["length"].as<size_t>();
+      for (size_t i = 0; i < n; ++i) l.push_back(int64_t(labels[i].as<double>()));
+    }
+    Status st = comparator_->add_sample(*inputs, has_labels ? &l : nullptr);
+    return st.ok() ? val::null() : error_value(st);
+  }
+  std::string report() const { return comparator_ ? comparator_->report().dump() : std::string("{}"); }
+  void dispose() { comparator_.reset(); }
+
+ private:
+  std::unique_ptr<Comparator> comparator_;
+};
+
+// The recipe with every default filled in, or {error} naming the field.
+val normalize_recipe(const std::string& recipe_json) {
+  auto recipe = parse_recipe(recipe_json);
+  if (!recipe.ok()) return error_result(recipe.status());
+  val r = val::object();
+  r.set("value", recipe_to_json(*recipe).dump());
+  return r;
+}
 
 val supported_ops() {
   val a = val::array();
@@ -256,6 +366,23 @@ EMSCRIPTEN_BINDINGS(webquant) {
       .function("run", &wq::WasmModel::run)
       .function("save", &wq::WasmModel::save)
       .function("dispose", &wq::WasmModel::dispose);
+  emscripten::class_<wq::WasmQuantizer>("WasmQuantizer")
+      .constructor<>()
+      .function("create", &wq::WasmQuantizer::create)
+      .function("recipe", &wq::WasmQuantizer::recipe)
+      .function("needsCalibration", &wq::WasmQuantizer::needs_calibration)
+      .function("samplesSeen", &wq::WasmQuantizer::samples_seen)
+      .function("calibrate", &wq::WasmQuantizer::calibrate)
+      .function("setActivationRange", &wq::WasmQuantizer::set_activation_range)
+      .function("finish", &wq::WasmQuantizer::finish)
+      .function("dispose", &wq::WasmQuantizer::dispose);
+  emscripten::class_<wq::WasmComparator>("WasmComparator")
+      .constructor<>()
+      .function("create", &wq::WasmComparator::create)
+      .function("addSample", &wq::WasmComparator::add_sample)
+      .function("report", &wq::WasmComparator::report)
+      .function("dispose", &wq::WasmComparator::dispose);
+  emscripten::function("normalizeRecipe", &wq::normalize_recipe);
   emscripten::function("supportedOps", &wq::supported_ops);
   emscripten::function("heapSize", &wq::heap_size);
 }

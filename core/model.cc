@@ -4,6 +4,7 @@
 
 #include "core/graph/graph.h"
 #include "core/onnx/onnx_proto.h"
+#include "core/runtime/optimize.h"
 #include "core/runtime/session.h"
 
 namespace wq {
@@ -21,8 +22,14 @@ Result<std::unique_ptr<Model>> Model::load(std::vector<uint8_t> bytes) {
   m->proto_ = std::make_unique<onnx::ModelProto>(std::move(proto));
   WQ_ASSIGN_OR_RETURN(Graph graph, Graph::from_proto(*m->proto_));
   m->graph_ = std::make_unique<Graph>(std::move(graph));
-  // Building the plan here reports unsupported ops at load time, all at once.
-  WQ_ASSIGN_OR_RETURN(m->session_, Session::create(*m->graph_));
+  // The plan runs an optimized copy (quantized patterns fused onto the int8
+  // kernels, constants folded); graph_ stays the user's graph, which save()
+  // writes. Building the plan here reports unsupported ops at load time.
+  // An optimizer failure is a bug of ours, never a reason to refuse a model:
+  // the graph as written still runs.
+  Graph runtime = *m->graph_;
+  const bool optimized = optimize_for_runtime(&runtime).ok();
+  WQ_ASSIGN_OR_RETURN(m->session_, Session::create(optimized ? runtime : *m->graph_, runtime_ops()));
 
   ModelSummary& s = m->summary_;
   const onnx::ModelProto& p = *m->proto_;

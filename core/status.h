@@ -23,6 +23,7 @@ enum class StatusCode : int {
   kCancelled = 6,        // the caller cancelled long work
   kInternal = 7,         // a bug in webquant
   kNumericError = 8,     // NaN/Inf or divergence where a finite value is required
+  kFailedPrecondition = 9,  // the call is valid but not in this state (e.g. finish() before calibration)
 };
 
 const char* status_code_name(StatusCode code);  // "INVALID_ARGUMENT", ...
@@ -55,6 +56,7 @@ inline Status out_of_memory(std::string m) { return Status(StatusCode::kOutOfMem
 inline Status cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
 inline Status internal_error(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
 inline Status numeric_error(std::string m) { return Status(StatusCode::kNumericError, std::move(m)); }
+inline Status failed_precondition(std::string m) { return Status(StatusCode::kFailedPrecondition, std::move(m)); }
 
 template <typename T>
 class [[nodiscard]] Result {

@@ -105,10 +105,16 @@ function normalizeFeed(name, feed) {
   return { name, dtype: DTYPES[dtype], shape, bytes: toUint8(data, `input '${name}'`) };
 }
 
+let handleOf = null;  // Model -> live Embind handle, for quantize()/compare() in this module
+
 /** A loaded ONNX model. Create with `await Model.load(bytes)`. */
 export class Model {
   #handle;
   #summary;
+
+  static {
+    handleOf = (model) => model.#live();
+  }
 
   constructor(handle) {
     this.#handle = handle;
@@ -184,6 +190,160 @@ export class Model {
 // Explicit resource management (`using model = ...`) where the runtime has it.
 if (typeof Symbol.dispose === 'symbol') {
   Model.prototype[Symbol.dispose] = function dispose() { this.dispose(); };
+}
+
+// ---- quantization --------------------------------------------------------------
+
+function checkSignal(signal, what) {
+  if (signal && signal.aborted) throw new WebquantError('CANCELLED', `${what} was cancelled`);
+}
+
+// Lets the event loop run between samples, so a UI stays responsive and an
+// AbortSignal fired by a timer or a button is seen.
+const nextTick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+function feedList(feeds, what) {
+  if (feeds == null || typeof feeds !== 'object')
+    throw new WebquantError('INVALID_ARGUMENT', `${what} must be an object mapping input names to tensors`);
+  try {
+    return Object.entries(feeds).map(([name, f]) => normalizeFeed(name, f));
+  } catch (e) {
+    if (e instanceof WebquantError) throw new WebquantError(e.code, `${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+function isIterable(x) {
+  return x != null && (typeof x[Symbol.iterator] === 'function' || typeof x[Symbol.asyncIterator] === 'function');
+}
+
+/**
+ * Validates a recipe and returns it with every default filled in.
+ * Throws WebquantError (INVALID_ARGUMENT) naming the field at fault.
+ */
+export function normalizeRecipe(recipe) {
+  const text = typeof recipe === 'string' ? recipe : JSON.stringify(recipe);
+  return JSON.parse(unwrap(requireModule().normalizeRecipe(text ?? 'null')).value);
+}
+
+/**
+ * Quantizes `model` by `recipe` (plain JSON, see doc/quantization.md "Recipes").
+ * options.calibration: an iterable or async iterable of feeds (as Model.run takes),
+ *   required in static mode; only running statistics are kept, so it may be long.
+ * options.onProgress({stage, done, total}), options.signal (AbortSignal).
+ * Returns {model, bytes, report, recipe}; the input model is not modified.
+ */
+export async function quantize(model, recipe, options = {}) {
+  await init();
+  const m = requireModule();
+  if (!(model instanceof Model)) throw new WebquantError('INVALID_ARGUMENT', 'quantize: model must be a Model');
+  const { calibration, onProgress, signal } = options;
+  const progress = (stage, done, total) => { if (onProgress) onProgress({ stage, done, total }); };
+  checkSignal(signal, 'quantization');
+  progress('prepare', 0, 1);
+  const text = typeof recipe === 'string' ? recipe : JSON.stringify(recipe ?? null);
+  const q = new m.WasmQuantizer();
+  try {
+    const err = q.create(handleOf(model), text);
+    if (err) throw new WebquantError(err.code, err.message);
+    const normalized = JSON.parse(q.recipe());
+    progress('prepare', 1, 1);
+    const keep = normalized.report.samples;
+    const reportSamples = [];
+    if (calibration != null && !isIterable(calibration))
+      throw new WebquantError('INVALID_ARGUMENT', 'options.calibration must be an iterable or async iterable of feeds');
+    if (q.needsCalibration()) {
+      if (calibration == null)
+        throw new WebquantError('INVALID_ARGUMENT',
+          'static quantization needs calibration samples: pass options.calibration (an iterable of feeds)');
+      const max = normalized.calibration.maxSamples || Infinity;
+      const known = Array.isArray(calibration) ? calibration.length : Infinity;
+      const total = Number.isFinite(Math.min(max, known)) ? Math.min(max, known) : null;
+      let index = 0;
+      for await (const sample of calibration) {
+        if (index >= max) break;
+        checkSignal(signal, 'calibration');
+        const err2 = q.calibrate(feedList(sample, `calibration sample ${index}`));
+        if (err2) throw new WebquantError(err2.code, err2.message);
+        if (reportSamples.length < keep) reportSamples.push(sample);
+        index += 1;
+        progress('calibrate', index, total);
+        await nextTick();
+      }
+      if (index === 0)
+        throw new WebquantError('INVALID_ARGUMENT', 'static quantization needs calibration samples: the iterable was empty');
+    } else if (calibration != null && keep > 0) {
+      for await (const sample of calibration) {
+        reportSamples.push(sample);
+        if (reportSamples.length >= keep) break;
+      }
+    }
+    checkSignal(signal, 'quantization');
+    progress('quantize', 0, 1);
+    await nextTick();
+    const out = unwrap(q.finish());
+    progress('quantize', 1, 1);
+    const report = JSON.parse(out.report);
+    report.sizes.floatModelBytes = model.summary().modelBytes;
+    report.sizes.ratio = out.bytes.length / report.sizes.floatModelBytes;
+    const quantized = Model.loadSync(out.bytes);
+    try {
+      if (reportSamples.length) {
+        report.comparison = await compare(model, quantized, reportSamples, {
+          signal, onProgress: (p) => progress('report', p.done, p.total),
+        });
+      }
+    } catch (e) {
+      quantized.dispose();
+      throw e;
+    }
+    return { model: quantized, bytes: out.bytes, report, recipe: normalized };
+  } finally {
+    q.dispose();
+    q.delete();
+  }
+}
+
+/**
+ * Runs `floatModel` and `quantModel` on the same samples and measures the
+ * difference: per output SQNR (dB), cosine, max abs error, argmax agreement;
+ * per intermediate activation SQNR; accuracy when options.labels is given
+ * (an array with one entry per sample: a number or an array of per-row labels).
+ */
+export async function compare(floatModel, quantModel, samples, options = {}) {
+  await init();
+  const m = requireModule();
+  if (!(floatModel instanceof Model) || !(quantModel instanceof Model))
+    throw new WebquantError('INVALID_ARGUMENT', 'compare: both models must be Model instances');
+  if (!isIterable(samples))
+    throw new WebquantError('INVALID_ARGUMENT', 'compare: samples must be an iterable or async iterable of feeds');
+  const { labels, onProgress, signal, perNode = true } = options;
+  const c = new m.WasmComparator();
+  try {
+    const err = c.create(handleOf(floatModel), handleOf(quantModel), perNode);
+    if (err) throw new WebquantError(err.code, err.message);
+    const total = Array.isArray(samples) ? samples.length : null;
+    let index = 0;
+    for await (const sample of samples) {
+      checkSignal(signal, 'comparison');
+      let l = null;
+      if (labels != null) {
+        const v = labels[index];
+        if (v === undefined)
+          throw new WebquantError('INVALID_ARGUMENT', `compare: no label for sample ${index}`);
+        l = typeof v === 'number' ? [v] : Array.from(v, Number);
+      }
+      const err2 = c.addSample(feedList(sample, `sample ${index}`), l);
+      if (err2) throw new WebquantError(err2.code, err2.message);
+      index += 1;
+      if (onProgress) onProgress({ stage: 'compare', done: index, total });
+      await nextTick();
+    }
+    return JSON.parse(c.report());
+  } finally {
+    c.dispose();
+    c.delete();
+  }
 }
 
 /** Names of every operator the runtime implements ("Conv", "com.microsoft:...", ...). */

@@ -434,6 +434,10 @@ void Graph::set_initializer(const std::string& name, Tensor value) {
   }
 }
 
+void Graph::set_opset_import(const std::string& domain, int64_t version) {
+  opsets_[normalize_domain(domain)] = version;
+}
+
 bool Graph::remove_initializer(const std::string& name) {
   if (!initializers_.erase(name)) return false;
   initializer_order_.erase(std::remove(initializer_order_.begin(), initializer_order_.end(), name),

@@ -95,6 +95,9 @@ class Graph {
   // Adds or replaces an initializer.
   void set_initializer(const std::string& name, Tensor value);
   bool remove_initializer(const std::string& name);
+  // Imports `domain` ("" = default ONNX domain) at `version`, replacing any
+  // previous version (passes that emit new ops or upgrade the opset).
+  void set_opset_import(const std::string& domain, int64_t version);
   // Renames a value everywhere: producer, consumers, graph inputs/outputs,
   // value_info, initializers.
   Status rename_value(const std::string& from, const std::string& to);

@@ -15,12 +15,15 @@
 #include "core/ops/quant_ops.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
 #include <vector>
 
+#include "core/kernels/f32_gemm.h"
 #include "core/kernels/qconv.h"
 #include "core/kernels/qgemm.h"
 #include "core/kernels/qgemm_4bit.h"
@@ -218,6 +221,69 @@ Result<QLayout> resolve_layout(const Shape& x, const Tensor& scale, const Tensor
   l.dim = x[size_t(ax)];
   l.inner = detail::dims_product(x, size_t(ax) + 1, x.size());
   return l;
+}
+
+// ---- output of the runtime's fused ops ---------------------------------------------------
+
+// The ops core/runtime/optimize.cc creates in kRuntimeOpDomain are QLinear-style
+// ops with three liberties: zero points may be absent (0; the output type then
+// comes from attribute output_dtype), and the Relu / Clip that sat between the
+// float op and its QuantizeLinear narrows the output range. Because
+// QuantizeLinear is monotone and maps 0 to the zero point,
+// Q(clip(y, lo, hi)) = clamp(Q(y), Q(lo), Q(hi)): the clamp is exact
+// (fused_clip_range quantizes the bounds with the output's own rounding).
+struct FusedQOutput {
+  bool fused = false;  // false: the standard ONNX op (zero points required)
+  float act_min = -INFINITY, act_max = INFINITY;
+  DType out_dtype = DType::kUInt8;
+};
+
+Result<FusedQOutput> parse_fused_output(const KernelInit& init) {
+  FusedQOutput f;
+  if (init.domain() != kRuntimeOpDomain) return f;
+  f.fused = true;
+  auto lo = init.attr_float("act_min", -INFINITY);
+  if (!lo.ok()) return detail::in_node(lo.status(), init);
+  auto hi = init.attr_float("act_max", INFINITY);
+  if (!hi.ok()) return detail::in_node(hi.status(), init);
+  f.act_min = lo.value();
+  f.act_max = hi.value();
+  if (!(f.act_min <= f.act_max)) {
+    return invalid_model(init.context() + "act_min " + std::to_string(f.act_min) + " exceeds act_max " +
+                         std::to_string(f.act_max));
+  }
+  int64_t od = int64_t(DType::kUInt8);
+  WQ_RETURN_IF_ERROR(read_attr_int(init, "output_dtype", od, &od));
+  if (od != int64_t(DType::kUInt8) && od != int64_t(DType::kInt8)) {
+    return unsupported(init.context() + "output_dtype " + std::to_string(od) + " is not supported (uint8, int8)");
+  }
+  f.out_dtype = DType(od);
+  return f;
+}
+
+// Output scale, type and the requantization clamp from y_scale / y_zero_point.
+Status fused_output_params(const FusedQOutput& f, const Tensor& ys, const Tensor* yz, const std::string& where,
+                           float* y_scale, DType* yt, QGemmRequantParams* p) {
+  if (!yz && !f.fused) return invalid_argument(where + "required input y_zero_point is missing");
+  if (ys.numel() != 1 || (yz && yz->numel() != 1)) {
+    return invalid_argument(where + "y_scale and y_zero_point must have one element, got " +
+                            shape_to_string(ys.shape()) + (yz ? " and " + shape_to_string(yz->shape()) : ""));
+  }
+  *yt = yz ? yz->dtype() : f.out_dtype;
+  if (!is_q8(*yt)) {
+    return unsupported(where + "output type " + std::string(dtype_name(*yt)) + " is not supported (uint8, int8)");
+  }
+  WQ_ASSIGN_OR_RETURN(std::vector<float> ysv, float_values(ys, false, where + "y_scale"));
+  *y_scale = ysv[0];
+  p->zero_point = yz ? int32_t(int_element(*yz, 0)) : 0;
+  p->output_signed = *yt == DType::kInt8;
+  p->qmin = p->output_signed ? -128 : 0;
+  p->qmax = p->output_signed ? 127 : 255;
+  if (f.act_min > -INFINITY || f.act_max < INFINITY) {
+    fused_clip_range(QuantParams::per_tensor(*yt, *y_scale, p->zero_point), f.act_min, f.act_max, &p->qmin,
+                     &p->qmax);
+  }
+  return Status::Ok();
 }
 
 // Attributes axis / block_size shared by QuantizeLinear and DequantizeLinear.
@@ -535,8 +601,9 @@ class QMatMulKernel : public NodeKernel {
  public:
   // linear: QLinearMatMul (inputs a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp),
   // else MatMulInteger (inputs A, B, a_zero_point, b_zero_point).
-  QMatMulKernel(const KernelInit& init, bool linear, bool prepacked, std::vector<QGemmPackedW> packed)
-      : NodeKernel(init), linear_(linear), prepacked_(prepacked), packed_(std::move(packed)) {}
+  QMatMulKernel(const KernelInit& init, bool linear, FusedQOutput fused, bool prepacked,
+                std::vector<QGemmPackedW> packed)
+      : NodeKernel(init), linear_(linear), fused_(fused), prepacked_(prepacked), packed_(std::move(packed)) {}
 
   static constexpr size_t kB = 1, kAZp = 2, kBZp = 3;  // MatMulInteger
   static constexpr size_t kLA = 0, kLAScale = 1, kLAZp = 2, kLB = 3, kLBScale = 4, kLBZp = 5, kLYScale = 6,
@@ -570,40 +637,30 @@ class QMatMulKernel : public NodeKernel {
     // QLinearMatMul's scales and output parameters.
     std::vector<float> a_scale, b_scale;
     float y_scale = 1.0f;
-    int32_t y_zp = 0;
+    QGemmRequantParams out_params;
     DType yt = DType::kInt32;
     if (linear_) {
       WQ_ASSIGN_OR_RETURN(const Tensor* as, detail::required_input(ctx, kLAScale, where()));
       WQ_ASSIGN_OR_RETURN(const Tensor* bs, detail::required_input(ctx, kLBScale, where()));
       WQ_ASSIGN_OR_RETURN(const Tensor* ys, detail::required_input(ctx, kLYScale, where()));
-      WQ_ASSIGN_OR_RETURN(const Tensor* yz, detail::required_input(ctx, kLYZp, where()));
       WQ_RETURN_IF_ERROR(check_line_param(*as, d.m, mats_a, "row", where() + "a_scale"));
       WQ_RETURN_IF_ERROR(check_line_param(*bs, d.n, mats_b, "column", where() + "b_scale"));
       if (a_zp && a_zp->numel() != as->numel() && a_zp->numel() != 1) {
         return invalid_argument(where() + "a_zero_point and a_scale have different shapes");
       }
-      if (ys->numel() != 1 || yz->numel() != 1) {
-        return invalid_argument(where() + "y_scale and y_zero_point must have one element, got " +
-                                shape_to_string(ys->shape()) + " and " + shape_to_string(yz->shape()));
-      }
-      if (!is_q8(yz->dtype())) {
-        return unsupported(where() + "output type " + std::string(dtype_name(yz->dtype())) +
-                           " is not supported (uint8, int8)");
-      }
+      WQ_RETURN_IF_ERROR(
+          fused_output_params(fused_, *ys, optional_input(ctx, kLYZp), where(), &y_scale, &yt, &out_params));
       WQ_ASSIGN_OR_RETURN(a_scale, float_values(*as, false, where() + "a_scale"));
       WQ_ASSIGN_OR_RETURN(b_scale, float_values(*bs, false, where() + "b_scale"));
-      WQ_ASSIGN_OR_RETURN(std::vector<float> ysv, float_values(*ys, false, where() + "y_scale"));
-      y_scale = ysv[0];
-      y_zp = int32_t(int_element(*yz, 0));
-      yt = yz->dtype();
     }
 
     WQ_RETURN_IF_ERROR(detail::check_output_size(d.out, yt, where()));
     WQ_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, yt, d.out));
     if (y->numel() == 0) return Status::Ok();
-    if (d.k == 0) {  // empty sums: 0, requantized to the zero point
+    if (d.k == 0) {  // empty sums: 0, requantized to the zero point (inside a fused clamp)
       if (linear_) {
-        std::memset(y->mutable_raw(), y_zp & 0xFF, y->nbytes());
+        const int32_t q = clamp_i32(out_params.zero_point, out_params.qmin, out_params.qmax);
+        std::memset(y->mutable_raw(), q & 0xFF, y->nbytes());
       } else {
         std::memset(y->mutable_raw(), 0, y->nbytes());
       }
@@ -627,10 +684,7 @@ class QMatMulKernel : public NodeKernel {
     job.a_scale = &a_scale;
     job.b_scale = &b_scale;
     job.y_scale = y_scale;
-    job.params.zero_point = y_zp;
-    job.params.output_signed = yt == DType::kInt8;
-    job.params.qmin = job.params.output_signed ? -128 : 0;
-    job.params.qmax = job.params.output_signed ? 127 : 255;
+    job.params = out_params;
     job.y_bytes = yt == DType::kInt32 ? 4 : 1;
     job.y = static_cast<uint8_t*>(y->mutable_raw());
 
@@ -718,12 +772,14 @@ class QMatMulKernel : public NodeKernel {
   }
 
   bool linear_;
+  FusedQOutput fused_;
   bool prepacked_;
   std::vector<QGemmPackedW> packed_;
 };
 
 KernelFactory qmatmul_factory(bool linear) {
   return [linear](const KernelInit& init) -> Result<std::unique_ptr<OpKernel>> {
+    WQ_ASSIGN_OR_RETURN(FusedQOutput fused, parse_fused_output(init));
     const size_t bi = QMatMulKernel::b_index(linear), zi = QMatMulKernel::b_zp_index(linear);
     const Tensor* b = init.constant_input(bi);
     const bool zp_known = !init.has_input(zi) || init.constant_input(zi) != nullptr;
@@ -734,7 +790,7 @@ KernelFactory qmatmul_factory(bool linear) {
       if (!p.ok()) return p.status();
       packed = std::move(p).value();
     }
-    return std::unique_ptr<OpKernel>(new QMatMulKernel(init, linear, prepack, std::move(packed)));
+    return std::unique_ptr<OpKernel>(new QMatMulKernel(init, linear, fused, prepack, std::move(packed)));
   };
 }
 
@@ -751,9 +807,11 @@ class QConvKernel : public NodeKernel {
  public:
   // linear: QLinearConv (x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B),
   // else ConvInteger (x, w, x_zero_point, w_zero_point).
-  QConvKernel(const KernelInit& init, bool linear, detail::WindowAttrs window, int64_t group, bool weights_constant)
+  QConvKernel(const KernelInit& init, bool linear, FusedQOutput fused, detail::WindowAttrs window, int64_t group,
+              bool weights_constant)
       : NodeKernel(init),
         linear_(linear),
+        fused_(fused),
         window_(std::move(window)),
         group_(group),
         weights_constant_(weights_constant) {}
@@ -818,31 +876,20 @@ class QConvKernel : public NodeKernel {
       WQ_ASSIGN_OR_RETURN(const Tensor* xs, detail::required_input(ctx, 1, where()));
       WQ_ASSIGN_OR_RETURN(const Tensor* ws, detail::required_input(ctx, 4, where()));
       WQ_ASSIGN_OR_RETURN(const Tensor* ys, detail::required_input(ctx, 6, where()));
-      WQ_ASSIGN_OR_RETURN(const Tensor* yz, detail::required_input(ctx, 7, where()));
-      if (!x_zp) return invalid_argument(where() + "required input x_zero_point is missing");
-      if (xs->numel() != 1 || ys->numel() != 1 || yz->numel() != 1) {
-        return invalid_argument(where() + "x_scale, y_scale and y_zero_point must have one element");
-      }
+      if (!x_zp && !fused_.fused) return invalid_argument(where() + "required input x_zero_point is missing");
+      if (xs->numel() != 1) return invalid_argument(where() + "x_scale must have one element");
       if (ws->numel() != 1 && (ws->rank() != 1 || ws->dim(0) != M)) {
         return invalid_argument(where() + "w_scale must be a scalar or have " + std::to_string(M) + " elements, got " +
                                 shape_to_string(ws->shape()));
       }
-      if (!is_q8(yz->dtype())) {
-        return unsupported(where() + "output type " + std::string(dtype_name(yz->dtype())) +
-                           " is not supported (uint8, int8)");
-      }
+      float y_scale = 1.0f;
+      WQ_RETURN_IF_ERROR(fused_output_params(fused_, *ys, optional_input(ctx, 7), where(), &y_scale, &yt, &p));
       WQ_ASSIGN_OR_RETURN(std::vector<float> xsv, float_values(*xs, false, where() + "x_scale"));
       WQ_ASSIGN_OR_RETURN(std::vector<float> wsv, float_values(*ws, false, where() + "w_scale"));
-      WQ_ASSIGN_OR_RETURN(std::vector<float> ysv, float_values(*ys, false, where() + "y_scale"));
       scales.resize(size_t(M));
       for (int64_t c = 0; c < M; ++c)
-        scales[size_t(c)] = requant_scale(xsv[0], wsv[wsv.size() == 1 ? 0 : size_t(c)], ysv[0]);
-      yt = yz->dtype();
+        scales[size_t(c)] = requant_scale(xsv[0], wsv[wsv.size() == 1 ? 0 : size_t(c)], y_scale);
       p.scale = scales.data();
-      p.zero_point = int32_t(int_element(*yz, 0));
-      p.output_signed = yt == DType::kInt8;
-      p.qmin = p.output_signed ? -128 : 0;
-      p.qmax = p.output_signed ? 127 : 255;
     }
 
     Shape out_shape = {N, M};
@@ -899,6 +946,7 @@ class QConvKernel : public NodeKernel {
 
  private:
   bool linear_;
+  FusedQOutput fused_;
   detail::WindowAttrs window_;
   int64_t group_;
   bool weights_constant_;
@@ -907,6 +955,7 @@ class QConvKernel : public NodeKernel {
 
 KernelFactory qconv_factory(bool linear) {
   return [linear](const KernelInit& init) -> Result<std::unique_ptr<OpKernel>> {
+    WQ_ASSIGN_OR_RETURN(FusedQOutput fused, parse_fused_output(init));
     WQ_ASSIGN_OR_RETURN(detail::WindowAttrs window, detail::parse_window_attrs(init));
     int64_t group = 0;
     WQ_RETURN_IF_ERROR(read_attr_int(init, "group", 1, &group));
@@ -914,14 +963,201 @@ KernelFactory qconv_factory(bool linear) {
     auto known = [&](size_t i) { return !init.has_input(i) || init.constant_input(i) != nullptr; };
     const size_t wi = QConvKernel::w_index(linear), zi = QConvKernel::w_zp_index(linear);
     const bool constant = init.constant_input(wi) != nullptr && known(zi) && (!linear || known(8));
-    return std::unique_ptr<OpKernel>(new QConvKernel(init, linear, std::move(window), group, constant));
+    return std::unique_ptr<OpKernel>(new QConvKernel(init, linear, fused, std::move(window), group, constant));
   };
+}
+
+// ---- runtime fused ops: QGemm, DynamicQMatMul -----------------------------------------------
+
+// A constant 8-bit matrix B ([K, N], or [N, K] with trans_b) packed for the
+// int8 GEMM with its zero points (scalar or one per column) and an optional
+// int32 bias (one per column) folded in.
+Result<QGemmPackedW> pack_const_b(const KernelInit& init, size_t b_index, size_t zp_index, size_t bias_index,
+                                  bool trans_b) {
+  const Tensor* b = init.constant_input(b_index);
+  if (!b) return unsupported(init.context() + "B must be a constant");
+  if (!is_q8(b->dtype()) || b->rank() != 2 || b->numel() == 0) {
+    return unsupported(init.context() + "B must be a non-empty 8-bit matrix, got " + dtype_name(b->dtype()) + " " +
+                       shape_to_string(b->shape()));
+  }
+  const size_t k = size_t(trans_b ? b->dim(1) : b->dim(0)), n = size_t(trans_b ? b->dim(0) : b->dim(1));
+  std::vector<int32_t> zp;
+  if (init.has_input(zp_index)) {
+    const Tensor* z = init.constant_input(zp_index);
+    if (!z) return unsupported(init.context() + "the zero point of B must be a constant");
+    if (z->dtype() != b->dtype() || (z->numel() != 1 && z->numel() != int64_t(n))) {
+      return invalid_model(init.context() + "zero point of B must be one or " + std::to_string(n) + " " +
+                           dtype_name(b->dtype()) + " values, got " + dtype_name(z->dtype()) + " " +
+                           shape_to_string(z->shape()));
+    }
+    zp = int_values(*z);
+  }
+  std::vector<int32_t> bias;
+  if (bias_index != SIZE_MAX && init.has_input(bias_index)) {
+    const Tensor* c = init.constant_input(bias_index);
+    if (!c || c->dtype() != DType::kInt32 || c->numel() != int64_t(n)) {
+      return invalid_model(init.context() + "bias must be a constant int32 tensor of " + std::to_string(n) +
+                           " values");
+    }
+    bias = int_values(*c);
+  }
+  auto packed = qgemm_pack_w(b->raw(), b->dtype() == DType::kInt8, k, n, trans_b ? 1 : n, trans_b ? k : 1,
+                             zp.empty() ? nullptr : zp.data(), zp.size() > 1, bias.empty() ? nullptr : bias.data());
+  if (!packed.ok()) return packed.status().with_context(init.context());
+  return packed;
+}
+
+// Per-column float values (a scale) given as one value or one per column.
+Result<std::vector<float>> column_values(const Tensor& t, size_t n, const std::string& what) {
+  if (t.numel() != 1 && t.numel() != int64_t(n)) {
+    return invalid_argument(what + " must have 1 or " + std::to_string(n) + " values, got " +
+                            shape_to_string(t.shape()));
+  }
+  WQ_ASSIGN_OR_RETURN(std::vector<float> v, float_values(t, false, what));
+  if (v.size() == 1) {
+    const float one = v[0];  // assign() may reallocate before reading its argument
+    v.assign(n, one);
+  }
+  return v;
+}
+
+// QDQ Gemm (transA = 0, alpha = beta = 1) -> QuantizeLinear: the requantizing
+// int8 GEMM with the int32 bias in the packed panels.
+class QGemmKernel : public NodeKernel {
+ public:
+  enum : size_t { kA, kAScale, kAZp, kB, kBScale, kBZp, kBias, kYScale, kYZp };
+  QGemmKernel(const KernelInit& init, FusedQOutput fused, QGemmPackedW packed)
+      : NodeKernel(init), fused_(fused), packed_(std::move(packed)) {}
+
+  Status run(KernelContext& ctx) override {
+    WQ_ASSIGN_OR_RETURN(const Tensor* a, detail::required_input(ctx, kA, where()));
+    WQ_ASSIGN_OR_RETURN(const Tensor* as, detail::required_input(ctx, kAScale, where()));
+    WQ_ASSIGN_OR_RETURN(const Tensor* bs, detail::required_input(ctx, kBScale, where()));
+    WQ_ASSIGN_OR_RETURN(const Tensor* ys, detail::required_input(ctx, kYScale, where()));
+    const Tensor* a_zp = optional_input(ctx, kAZp);
+    const size_t k = packed_.k(), n = packed_.n();
+    if (!is_q8(a->dtype()) || a->rank() != 2 || a->dim(1) != int64_t(k)) {
+      return invalid_argument(where() + "A must be an 8-bit matrix with K = " + std::to_string(k) + " columns, got " +
+                              dtype_name(a->dtype()) + " " + shape_to_string(a->shape()));
+    }
+    if (a_zp && (a_zp->dtype() != a->dtype() || a_zp->numel() != 1)) {
+      return invalid_argument(where() + "a_zero_point must be one " + dtype_name(a->dtype()) + " value");
+    }
+    if (as->numel() != 1) return invalid_argument(where() + "a_scale must have one element");
+    WQ_ASSIGN_OR_RETURN(std::vector<float> asv, float_values(*as, false, where() + "a_scale"));
+    WQ_ASSIGN_OR_RETURN(std::vector<float> bsv, column_values(*bs, n, where() + "b_scale"));
+    float y_scale = 1.0f;
+    DType yt = DType::kUInt8;
+    QGemmRequantParams p;
+    WQ_RETURN_IF_ERROR(fused_output_params(fused_, *ys, optional_input(ctx, kYZp), where(), &y_scale, &yt, &p));
+    std::vector<float> scales(n);
+    for (size_t j = 0; j < n; ++j) scales[j] = requant_scale(asv[0], bsv[j], y_scale);
+    p.scale = scales.data();
+    const Shape out = {a->dim(0), int64_t(n)};
+    WQ_RETURN_IF_ERROR(detail::check_output_size(out, yt, where()));
+    WQ_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, yt, out));
+    if (y->numel() == 0) return Status::Ok();
+    const int32_t azp = a_zp ? int32_t(int_element(*a_zp, 0)) : 0;
+    Status st = qgemm_requant(packed_, a->raw(), a->dtype() == DType::kInt8, size_t(a->dim(0)), k, azp, p,
+                              y->mutable_raw(), n);
+    return st.ok() ? st : st.with_context(where());
+  }
+
+ private:
+  FusedQOutput fused_;
+  QGemmPackedW packed_;
+};
+
+Result<std::unique_ptr<OpKernel>> make_qgemm(const KernelInit& init) {
+  WQ_ASSIGN_OR_RETURN(FusedQOutput fused, parse_fused_output(init));
+  int64_t trans_b = 0;
+  WQ_RETURN_IF_ERROR(read_attr_int(init, "transB", 0, &trans_b));
+  WQ_ASSIGN_OR_RETURN(QGemmPackedW packed,
+                      pack_const_b(init, QGemmKernel::kB, QGemmKernel::kBZp, QGemmKernel::kBias, trans_b != 0));
+  return std::unique_ptr<OpKernel>(new QGemmKernel(init, fused, std::move(packed)));
+}
+
+// DynamicQuantizeLinear(x) -> MatMulInteger(x_q, B, x_zp, b_zp) -> Cast(float)
+// -> Mul(x_scale * w_scale) [-> Add(bias)] in one pass: x is quantized exactly
+// as DynamicQuantizeLinear does (one scale and zero point for the whole
+// tensor, dynamic_quant_params_qu8 + quantize_row_qu8) straight into the GEMM's
+// int16 operand, and the epilogue computes float(acc) * (x_scale * w_scale[n])
+// + bias[n] with the same float operations in the same order as the three
+// float ops, so the result is the unfused graph's bit for bit.
+class DynamicQMatMulKernel : public NodeKernel {
+ public:
+  enum : size_t { kX, kB, kBZp, kWScale, kBias };
+  DynamicQMatMulKernel(const KernelInit& init, QGemmPackedW packed, std::vector<float> w_scale,
+                       std::vector<float> bias)
+      : NodeKernel(init), packed_(std::move(packed)), w_scale_(std::move(w_scale)), bias_(std::move(bias)) {}
+
+  Status run(KernelContext& ctx) override {
+    WQ_ASSIGN_OR_RETURN(const Tensor* x, detail::required_input(ctx, kX, where()));
+    const size_t k = packed_.k(), n = packed_.n();
+    if (x->dtype() != DType::kFloat32 || x->rank() == 0 || x->shape().back() != int64_t(k)) {
+      return invalid_argument(where() + "x must be float ending in K = " + std::to_string(k) + ", got " +
+                              dtype_name(x->dtype()) + " " + shape_to_string(x->shape()));
+    }
+    Shape out = x->shape();
+    out.back() = int64_t(n);
+    WQ_RETURN_IF_ERROR(detail::check_output_size(out, DType::kFloat32, where()));
+    WQ_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, out));
+    const size_t m = size_t(x->numel()) / k;
+    if (m == 0) return Status::Ok();
+    const float* px = x->data<float>();
+    float scale = 1.0f;
+    uint8_t zp = 0;
+    dynamic_quant_params_qu8(px, size_t(x->numel()), &scale, &zp);
+
+    // Rows per chunk: the chunk's int16 copy stays around 256 KB.
+    const size_t kc2 = packed_.kc2();
+    const size_t mc = std::min(m, std::max<size_t>(kQGemmMr, (256 * 1024 / (kc2 * 2)) / kQGemmMr * kQGemmMr));
+    if (kc2 > (size_t(1) << 30) / mc) return out_of_memory(where() + "activation scratch too large");
+    std::unique_ptr<int16_t[]> a16(new (std::nothrow) int16_t[mc * kc2 + 8]);
+    std::unique_ptr<uint8_t[]> row(new (std::nothrow) uint8_t[k]);
+    if (!a16 || !row) return out_of_memory(where() + "cannot allocate activation scratch");
+    const std::vector<float> a_scale(mc, scale);
+    QGemmF32Params p{a_scale.data(), w_scale_.data(), bias_.empty() ? nullptr : bias_.data()};
+    float* py = y->mutable_data<float>();
+    for (size_t m0 = 0; m0 < m; m0 += mc) {
+      if (ctx.cancelled()) return cancelled(where() + "cancelled");
+      const size_t rows = std::min(mc, m - m0);
+      for (size_t i = 0; i < rows; ++i) {
+        quantize_row_qu8(px + (m0 + i) * k, k, scale, zp, row.get());
+        qgemm_pack_a_q8(row.get(), false, 1, k, k, zp, a16.get() + i * kc2, 0);
+      }
+      qgemm_f32_a16(packed_, a16.get(), kc2, rows, p, py + m0 * n, n);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  QGemmPackedW packed_;
+  std::vector<float> w_scale_, bias_;
+};
+
+Result<std::unique_ptr<OpKernel>> make_dynamic_qmatmul(const KernelInit& init) {
+  using K = DynamicQMatMulKernel;
+  WQ_ASSIGN_OR_RETURN(QGemmPackedW packed, pack_const_b(init, K::kB, K::kBZp, SIZE_MAX, false));
+  const Tensor* ws = init.constant_input(K::kWScale);
+  if (!ws) return unsupported(init.context() + "w_scale must be a constant");
+  WQ_ASSIGN_OR_RETURN(std::vector<float> w_scale, column_values(*ws, packed.n(), init.context() + "w_scale"));
+  std::vector<float> bias;
+  if (init.has_input(K::kBias)) {
+    const Tensor* b = init.constant_input(K::kBias);
+    if (!b || b->dtype() != DType::kFloat32 || b->numel() != int64_t(packed.n())) {
+      return unsupported(init.context() + "bias must be a constant float tensor of " + std::to_string(packed.n()) +
+                         " values");
+    }
+    bias.assign(b->data<float>(), b->data<float>() + b->numel());
+  }
+  return std::unique_ptr<OpKernel>(new K(init, std::move(packed), std::move(w_scale), std::move(bias)));
 }
 
 // ---- com.microsoft MatMulNBits ------------------------------------------------------------
 
 struct NBitsAttrs {
-  int64_t k = 0, n = 0, block = 0, accuracy_level = 0;
+  int64_t k = 0, n = 0, block = 0, accuracy_level = 0, bits = 4;
   int64_t blocks() const { return (k + block - 1) / block; }
 };
 
@@ -1013,6 +1249,138 @@ class MatMulNBitsKernel : public NodeKernel {
   std::unique_ptr<QB4PackedW> packed_;
 };
 
+// ---- MatMulNBits on float weights (2 and 8 bits, 4 bits with 16-blocks) -----------------------
+
+// B [N, blocks, block * bits / 8] (low bits first), scales [N * blocks],
+// zero points [N, ceil(blocks * bits / 8)] packed the same way (default
+// 2^(bits-1)), dequantized to W [N][K] = scale * (q - zp): the operator's
+// definition, which onnxruntime's fp32 path also multiplies out before its GEMM.
+Result<std::vector<float>> dequantize_nbits(const NBitsAttrs& a, const Tensor& b, const Tensor& scales,
+                                            const Tensor* zp, const std::string& where) {
+  const int64_t bits = a.bits, blocks = a.blocks(), blob = a.block * bits / 8;
+  const Shape want_b = {a.n, blocks, blob};
+  if (b.dtype() != DType::kUInt8 || b.shape() != want_b) {
+    return invalid_argument(where + "B must be uint8 " + shape_to_string(want_b) + ", got " + dtype_name(b.dtype()) +
+                            " " + shape_to_string(b.shape()));
+  }
+  if (scales.dtype() != DType::kFloat32) {
+    return unsupported(where + "scales of type " + std::string(dtype_name(scales.dtype())) +
+                       " are not supported (float)");
+  }
+  if (scales.numel() != a.n * blocks) {
+    return invalid_argument(where + "scales must have N * blocks = " + std::to_string(a.n * blocks) +
+                            " elements, got " + shape_to_string(scales.shape()));
+  }
+  const int64_t zp_cols = (blocks * bits + 7) / 8;
+  if (zp) {
+    if (zp->dtype() != DType::kUInt8) {
+      return unsupported(where + "zero_points of type " + std::string(dtype_name(zp->dtype())) +
+                         " are not supported (packed uint8 only)");
+    }
+    if (zp->numel() != a.n * zp_cols) {
+      return invalid_argument(where + "zero_points must have N * ceil(blocks * bits / 8) = " +
+                              std::to_string(a.n * zp_cols) + " bytes, got " + shape_to_string(zp->shape()));
+    }
+  }
+  WQ_RETURN_IF_ERROR(detail::check_output_size({a.n, a.k}, DType::kFloat32, where));
+  std::vector<float> w(size_t(a.n * a.k));
+  const uint32_t mask = (1u << bits) - 1;
+  const uint8_t* pb = b.data<uint8_t>();
+  const float* ps = scales.data<float>();
+  for (int64_t n = 0; n < a.n; ++n) {
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      int32_t z = int32_t(1) << (bits - 1);
+      if (zp) {
+        const int64_t bit = blk * bits;
+        z = int32_t((uint32_t(zp->data<uint8_t>()[n * zp_cols + bit / 8]) >> (bit % 8)) & mask);
+      }
+      const float sc = ps[n * blocks + blk];
+      const uint8_t* src = pb + (n * blocks + blk) * blob;
+      const int64_t k0 = blk * a.block, k1 = std::min(a.k, k0 + a.block);
+      for (int64_t k = k0; k < k1; ++k) {
+        const int64_t bit = (k - k0) * bits;
+        const int32_t q = int32_t((uint32_t(src[bit / 8]) >> (bit % 8)) & mask);
+        w[size_t(n * a.k + k)] = float(q - z) * sc;
+      }
+    }
+  }
+  return w;
+}
+
+class MatMulNBitsF32Kernel : public NodeKernel {
+ public:
+  MatMulNBitsF32Kernel(const KernelInit& init, NBitsAttrs attrs, std::unique_ptr<F32PackedGemm> packed,
+                       bool bias_packed)
+      : NodeKernel(init), attrs_(attrs), packed_(std::move(packed)), bias_packed_(bias_packed) {}
+
+  Status run(KernelContext& ctx) override {
+    WQ_ASSIGN_OR_RETURN(const Tensor* a, detail::required_input(ctx, 0, where()));
+    if (a->dtype() != DType::kFloat32) {
+      return unsupported(where() + "A of type " + std::string(dtype_name(a->dtype())) + " is not supported (float)");
+    }
+    if (a->rank() == 0 || a->shape().back() != attrs_.k) {
+      return invalid_argument(where() + "A " + shape_to_string(a->shape()) +
+                              " must end in K = " + std::to_string(attrs_.k));
+    }
+    const Tensor* bias = optional_input(ctx, 5);
+    if (bias && (bias->dtype() != DType::kFloat32 || bias->numel() != attrs_.n)) {
+      return invalid_argument(where() + "bias must be float with N = " + std::to_string(attrs_.n) + " elements, got " +
+                              dtype_name(bias->dtype()) + " " + shape_to_string(bias->shape()));
+    }
+    Shape out = a->shape();
+    out.back() = attrs_.n;
+    WQ_RETURN_IF_ERROR(detail::check_output_size(out, DType::kFloat32, where()));
+    WQ_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, out));
+    const size_t m = size_t(a->numel() / attrs_.k);
+    if (m == 0) return Status::Ok();
+    const F32PackedGemm* gemm = packed_.get();
+    F32PackedGemm local;
+    if (!gemm) {
+      WQ_ASSIGN_OR_RETURN(const Tensor* b, detail::required_input(ctx, 1, where()));
+      WQ_ASSIGN_OR_RETURN(const Tensor* scales, detail::required_input(ctx, 2, where()));
+      WQ_ASSIGN_OR_RETURN(std::vector<float> w, dequantize_nbits(attrs_, *b, *scales, optional_input(ctx, 3), where()));
+      auto p = f32_pack_gemm(size_t(attrs_.k), size_t(attrs_.n), w.data(), size_t(attrs_.k), true,
+                             bias ? bias->data<float>() : nullptr, F32Activation::none());
+      if (!p.ok()) return p.status().with_context(where());
+      local = std::move(p).value();
+      gemm = &local;
+    } else if (bias && !bias_packed_) {
+      return internal_error(where() + "bias appeared after the weights were packed without it");
+    }
+    f32_gemm_run(*gemm, m, a->data<float>(), size_t(attrs_.k), y->mutable_data<float>(), size_t(attrs_.n));
+    return Status::Ok();
+  }
+
+ private:
+  NBitsAttrs attrs_;
+  std::unique_ptr<F32PackedGemm> packed_;
+  bool bias_packed_;
+};
+
+Result<std::unique_ptr<OpKernel>> make_matmul_nbits_f32(const KernelInit& init, const NBitsAttrs& a) {
+  const Tensor* b = init.constant_input(1);
+  const Tensor* scales = init.constant_input(2);
+  auto known = [&](size_t i) { return !init.has_input(i) || init.constant_input(i) != nullptr; };
+  std::unique_ptr<F32PackedGemm> packed;
+  bool bias_packed = false;
+  if (b && scales && known(3) && known(5)) {
+    WQ_ASSIGN_OR_RETURN(std::vector<float> w,
+                        dequantize_nbits(a, *b, *scales, init.has_input(3) ? init.constant_input(3) : nullptr,
+                                         init.context()));
+    const Tensor* bias = init.has_input(5) ? init.constant_input(5) : nullptr;
+    if (bias && (bias->dtype() != DType::kFloat32 || bias->numel() != a.n)) {
+      return invalid_model(init.context() + "bias must be float with N = " + std::to_string(a.n) + " elements, got " +
+                           dtype_name(bias->dtype()) + " " + shape_to_string(bias->shape()));
+    }
+    auto p = f32_pack_gemm(size_t(a.k), size_t(a.n), w.data(), size_t(a.k), true,
+                           bias ? bias->data<float>() : nullptr, F32Activation::none());
+    if (!p.ok()) return p.status().with_context(init.context());
+    packed = std::make_unique<F32PackedGemm>(std::move(p).value());
+    bias_packed = bias != nullptr;
+  }
+  return std::unique_ptr<OpKernel>(new MatMulNBitsF32Kernel(init, a, std::move(packed), bias_packed));
+}
+
 Result<std::unique_ptr<OpKernel>> make_matmul_nbits(const KernelInit& init) {
   NBitsAttrs a;
   for (const char* req : {"K", "N", "block_size"}) {
@@ -1042,12 +1410,12 @@ Result<std::unique_ptr<OpKernel>> make_matmul_nbits(const KernelInit& init) {
     return invalid_model(init.context() + "attribute block_size must be a power of two >= 16, got " +
                          std::to_string(block));
   }
-  if (bits != 4) {
-    return unsupported(init.context() + "attribute bits=" + std::to_string(bits) + " is not supported (4)");
+  if (bits != 2 && bits != 4 && bits != 8) {
+    return unsupported(init.context() + "attribute bits=" + std::to_string(bits) + " is not supported (2, 4, 8)");
   }
-  if (block % int64_t(kQB4SubBlock) != 0 || block > 4096) {
+  if (block > 4096) {
     return unsupported(init.context() + "attribute block_size=" + std::to_string(block) +
-                       " is not supported (a multiple of 32 up to 4096)");
+                       " is not supported (up to 4096)");
   }
   if (level < 0 || level > 4) {
     return invalid_model(init.context() + "attribute accuracy_level must be in 0..4, got " + std::to_string(level));
@@ -1061,6 +1429,10 @@ Result<std::unique_ptr<OpKernel>> make_matmul_nbits(const KernelInit& init) {
   a.n = n;
   a.block = block;
   a.accuracy_level = level;
+  a.bits = bits;
+  // The 4-bit kernels take blocks that are multiples of 32; other widths and
+  // block sizes run on float weights (dequantized once) and the f32 GEMM.
+  if (bits != 4 || block % int64_t(kQB4SubBlock) != 0) return make_matmul_nbits_f32(init, a);
   std::unique_ptr<QB4PackedW> packed;
   const Tensor* b = init.constant_input(1);
   const Tensor* scales = init.constant_input(2);
@@ -1088,6 +1460,13 @@ void register_quant_ops(OpRegistry& r) {
   r.add("", "ConvInteger", 10, kMaxSupportedOpset, qconv_factory(false));
   r.add("", "QLinearConv", 10, kMaxSupportedOpset, qconv_factory(true));
   r.add(kMsDomain, "MatMulNBits", 1, 1, make_matmul_nbits);
+}
+
+void register_runtime_quant_ops(OpRegistry& r) {
+  r.add(kRuntimeOpDomain, "QLinearConv", kRuntimeOpset, kRuntimeOpset, qconv_factory(true));
+  r.add(kRuntimeOpDomain, "QLinearMatMul", kRuntimeOpset, kRuntimeOpset, qmatmul_factory(true));
+  r.add(kRuntimeOpDomain, "QGemm", kRuntimeOpset, kRuntimeOpset, make_qgemm);
+  r.add(kRuntimeOpDomain, "DynamicQMatMul", kRuntimeOpset, kRuntimeOpset, make_dynamic_qmatmul);
 }
 
 }  // namespace wq

@@ -620,6 +620,13 @@ Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, T
           return internal_error(step.context + "kernel did not produce output " + std::to_string(i) + " ('" +
                                 slot_names_[slot] + "')");
       }
+      if (options.observe) {
+        for (int slot : step.output_slots) {
+          if (slot < 0) continue;
+          Status st_obs = options.observe(slot_names_[slot], values[slot]);
+          if (!st_obs.ok()) return st_obs;
+        }
+      }
     }
     for (int slot : step.release_after) {
       if (!keep.empty() && keep[slot]) continue;

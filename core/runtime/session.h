@@ -38,6 +38,11 @@ struct RunOptions {
   // KernelContext::cancelled()); either may be null/empty.
   const std::atomic<bool>* cancel_flag = nullptr;
   std::function<bool()> cancel_callback;
+  // Called with every value a step produces, right after the step and before
+  // the value may be released, so a caller can collect statistics over all
+  // activations (calibration, per-node error) without keeping them alive. An
+  // error stops the run and is returned.
+  std::function<Status(const std::string& name, const Tensor& value)> observe;
 };
 
 class Session {

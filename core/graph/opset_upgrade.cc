@@ -121,7 +121,8 @@ void trim_trailing_empty(std::vector<std::string>* names) {
 // derives a fact the ONNX definition guarantees or leaves it unknown.
 
 // Ranks beyond this are treated as unknown (a declared dim could otherwise
-// make us allocate a huge dims vector).
+// make us allocate a huge dims vector). Every Facts has rank <= this or -1,
+// so a rank derived from other facts by max/equality stays within it.
 constexpr int64_t kMaxTrackedRank = 1024;
 
 struct Facts {
@@ -141,6 +142,7 @@ struct Facts {
   static Facts of_shape(DType t, const std::vector<int64_t>& dims) {
     Facts f;
     f.dtype = t;
+    if (static_cast<int64_t>(dims.size()) > kMaxTrackedRank) return f;
     f.rank = static_cast<int64_t>(dims.size());
     f.dims = dims;
     for (auto& d : f.dims)
@@ -181,14 +183,12 @@ Facts merge(const Facts& a, const Facts& b) {
 }
 
 Facts facts_from_value_info(const onnx::ValueInfoProto& v) {
-  Facts f;
-  if (!v.has_type || v.type.kind != onnx::TypeProto::Kind::kTensor) return f;
-  if (dtype_is_known(v.type.elem_type)) f.dtype = static_cast<DType>(v.type.elem_type);
-  if (v.type.has_shape) {
-    f.rank = static_cast<int64_t>(v.type.shape.dim.size());
-    for (const auto& d : v.type.shape.dim) f.dims.push_back(d.has_value && d.dim_value >= 0 ? d.dim_value : -1);
-  }
-  return f;
+  if (!v.has_type || v.type.kind != onnx::TypeProto::Kind::kTensor) return {};
+  const DType t = dtype_is_known(v.type.elem_type) ? static_cast<DType>(v.type.elem_type) : DType::kUndefined;
+  if (!v.type.has_shape) return Facts::of_rank(t, -1);
+  std::vector<int64_t> dims;
+  for (const auto& d : v.type.shape.dim) dims.push_back(d.has_value && d.dim_value >= 0 ? d.dim_value : -1);
+  return Facts::of_shape(t, dims);
 }
 
 // Numpy broadcasting of known facts: a dim is known when every input has it
@@ -737,6 +737,7 @@ Facts Upgrader::infer_output(const Node& n, size_t k) {
     const std::vector<int64_t> v = tensor_int64s(*c);
     if (out.rank >= 0 && static_cast<int64_t>(v.size()) != out.rank) return Facts::of_rank(x.dtype, -1);
     out = Facts::of_rank(x.dtype, static_cast<int64_t>(v.size()));
+    if (out.rank < 0) return out;
     const bool allowzero = attr_i("allowzero", 0) != 0;
     for (size_t i = 0; i < v.size(); ++i) {
       if (v[i] > 0 || (v[i] == 0 && allowzero)) out.dims[i] = v[i];

@@ -89,3 +89,107 @@ export declare class Model {
   dispose(): void;
   [Symbol.dispose](): void;
 }
+
+// ---- quantization (doc/quantization.md) ---------------------------------------------
+
+export type QuantMode = 'dynamic' | 'static' | 'weight-only' | 'fp16';
+export type CalibrationMethod = 'minmax' | 'moving-average' | 'percentile' | 'entropy' | 'mse';
+
+/** The recipe JSON; every field but `mode` is optional (normalizeRecipe() fills the defaults). */
+export interface Recipe {
+  mode: QuantMode;
+  weights?: {
+    bits?: 8 | 4;
+    granularity?: 'per-tensor' | 'per-channel' | 'per-block';
+    blockSize?: number;
+    symmetric?: boolean;
+    mseRefine?: boolean;
+  };
+  activations?: { dtype?: 'uint8' | 'int8'; symmetric?: boolean };
+  calibration?: { method?: CalibrationMethod; percentile?: number; bins?: number; momentum?: number; maxSamples?: number };
+  include?: { opTypes?: string[]; nodes?: string[] };
+  exclude?: { opTypes?: string[]; nodes?: string[] };
+  keepFirstLayer?: boolean;
+  keepLastLayer?: boolean;
+  foldBatchNorm?: boolean;
+  fuseActivations?: boolean;
+  report?: { samples?: number };
+  training?: Record<string, unknown>;
+}
+
+export type Feeds = Record<string, TensorInput>;
+export type Samples = Iterable<Feeds> | AsyncIterable<Feeds>;
+
+export interface Progress {
+  stage: 'prepare' | 'calibrate' | 'quantize' | 'report' | 'compare';
+  done: number;
+  total: number | null;
+}
+
+export interface Histogram { lower: number; width: number; counts: number[] }
+
+export interface ErrorStats {
+  name: string;
+  sqnrDb: number;
+  cosine: number;
+  maxAbsError: number;
+  rmse: number;
+  /** Share of rows whose argmax over the last axis agrees (top-1 agreement for classifiers). */
+  argmaxAgreement?: number;
+}
+
+export interface Comparison {
+  samples: number;
+  outputs: ErrorStats[];
+  /** Intermediate activations present in both models, in graph order. */
+  nodes: (ErrorStats & { opType: string })[];
+  accuracy?: { count: number; float: number; quantized: number };
+}
+
+export interface QuantReport {
+  version: number;
+  mode: QuantMode;
+  recipe: Recipe;
+  sizes: {
+    floatParameterBytes: number; quantizedParameterBytes: number; quantizedModelBytes: number;
+    floatModelBytes: number; ratio: number;
+  };
+  prepare: Record<string, number>;
+  calibration: { samples: number; method: CalibrationMethod };
+  quantizedNodes: number;
+  nodes: { name: string; opType: string; output: string; quantized: boolean; reason?: string; fusedInto?: string }[];
+  weights: {
+    name: string; node: string; shape: number[]; bits: number; dtype: string; granularity: string;
+    axis?: number; blockSize?: number; symmetric: boolean; min: number; max: number;
+    scaleMin: number; scaleMax: number; sqnrDb: number; rmse: number; histogram: Histogram;
+  }[];
+  activations: {
+    name: string; dtype: string; scale: number; zeroPoint: number; clipMin: number; clipMax: number;
+    min?: number; max?: number; histogram?: Histogram; overridden: boolean;
+  }[];
+  warnings: string[];
+  timings: { prepareMs: number; calibrateMs: number; quantizeMs: number };
+  comparison?: Comparison;
+}
+
+export interface QuantizeOptions {
+  calibration?: Samples;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface QuantizeResult {
+  model: Model;
+  bytes: Uint8Array;
+  report: QuantReport;
+  recipe: Recipe;
+}
+
+export declare function normalizeRecipe(recipe: Recipe | string): Recipe;
+export declare function quantize(model: Model, recipe: Recipe | string, options?: QuantizeOptions): Promise<QuantizeResult>;
+export declare function compare(floatModel: Model, quantModel: Model, samples: Samples, options?: {
+  labels?: ArrayLike<number | ArrayLike<number>>;
+  perNode?: boolean;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}): Promise<Comparison>;

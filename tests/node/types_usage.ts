@@ -1,6 +1,9 @@
 // Compile-only check that bindings/js/index.d.ts describes a usable API
 // (tests/node/types.test.mjs runs `tsc --noEmit` on this file).
-import { init, Model, WebquantError, supportedOps, heapSize, type ModelSummary, type TensorOutput } from '../../bindings/js/index.js';
+import {
+  init, Model, WebquantError, supportedOps, heapSize, quantize, compare, normalizeRecipe,
+  type ModelSummary, type TensorOutput, type Recipe, type QuantizeResult, type QuantReport, type Comparison,
+} from '../../bindings/js/index.js';
 
 export async function example(bytes: Uint8Array): Promise<number> {
   await init({ wasmBinary: new Uint8Array(0) });
@@ -23,4 +26,19 @@ export async function example(bytes: Uint8Array): Promise<number> {
   }
   return dims.length + data.length + saved.length + (ms ?? 0) + supportedOps().length + heapSize() +
     summary.opCounts.reduce((a, o) => a + o.count, 0);
+}
+
+export async function quantizeExample(model: Model, samples: { input: { data: Float32Array; shape: number[] } }[]):
+    Promise<number> {
+  const recipe: Recipe = normalizeRecipe({ mode: 'static', calibration: { method: 'percentile', percentile: 99.9 } });
+  const ctrl = new AbortController();
+  const stages: string[] = [];
+  const q: QuantizeResult = await quantize(model, recipe, {
+    calibration: samples, signal: ctrl.signal, onProgress: (p) => { stages.push(`${p.stage} ${p.done}/${p.total ?? '?'}`); },
+  });
+  const report: QuantReport = q.report;
+  const c: Comparison = await compare(model, q.model, samples, { labels: [1, 2], perNode: false });
+  q.model.dispose();
+  return report.sizes.ratio + (report.comparison?.outputs[0].sqnrDb ?? 0) + c.samples + q.bytes.length +
+    report.weights.length + stages.length + (c.accuracy?.quantized ?? 0);
 }

@@ -10,8 +10,14 @@
 //   in), A widened row by row with its own zero point, then the int32 or the
 //   requantizing GEMM driver.
 // * ConvInteger / QLinearConv: QConv (NCHW; 1-D convolutions as 2-D with H = 1).
-// * com.microsoft MatMulNBits: qb4_pack_w, then the int8-activation path
-//   (accuracy_level 4, as the attribute allows) or the float-activation path.
+// * com.microsoft MatMulNBits: 4 bits in blocks of 32k: qb4_pack_w, then the
+//   int8-activation path (accuracy_level 4, as the attribute allows) or the
+//   float-activation path; 2 and 8 bits, and 16-element blocks: weights
+//   dequantized once, then the packed f32 GEMM.
+// * the runtime's fused ops (webquant.runtime, quant_ops.h): QLinearConv and
+//   QLinearMatMul are the kernels above with optional zero points and a fused
+//   Relu/Clip clamp; QGemm and DynamicQMatMul pack B once (bias folded into the
+//   panels for QGemm) and run the requantizing / float-output GEMM drivers.
 #include "core/ops/quant_ops.h"
 
 #include <algorithm>

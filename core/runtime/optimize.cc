@@ -87,6 +87,13 @@ class Index {
 
 bool is_op(const Node* n, const char* op_type) { return n && n->domain.empty() && n->op_type == op_type; }
 
+// At least `inputs` inputs and `outputs` outputs, the first of each named (a
+// malformed node must never be indexed past its end).
+bool has_io(const Node* n, size_t inputs, size_t outputs) {
+  return n && n->inputs.size() >= inputs && n->outputs.size() >= outputs && (inputs == 0 || !n->inputs[0].empty()) &&
+         (outputs == 0 || !n->outputs[0].empty());
+}
+
 const std::string& input_at(const Node& n, size_t i) {
   static const std::string kEmpty;
   return i < n.inputs.size() ? n.inputs[i] : kEmpty;
@@ -225,7 +232,7 @@ struct DqInput {
 
 bool read_dq_activation(const Graph& g, const Index& idx, const std::string& value, DqInput* out) {
   const Node* dq = idx.producer(value);
-  if (!is_op(dq, "DequantizeLinear") || !read_qparams(g, *dq, &out->p) || !out->p.per_tensor()) return false;
+  if (!is_op(dq, "DequantizeLinear") || !has_io(dq, 2, 1) || !read_qparams(g, *dq, &out->p) || !out->p.per_tensor()) return false;
   out->node = dq;
   out->dtype = dq_input_dtype(g, idx, *dq, out->p);
   return is_q8(out->dtype);
@@ -242,7 +249,7 @@ struct DqWeight {
 bool read_dq_weight(const Graph& g, const Index& idx, const std::string& value, size_t rank, int64_t channel_axis,
                     DqWeight* out) {
   const Node* dq = idx.producer(value);
-  if (!is_op(dq, "DequantizeLinear") || !read_qparams(g, *dq, &out->p)) return false;
+  if (!is_op(dq, "DequantizeLinear") || !has_io(dq, 2, 1) || !read_qparams(g, *dq, &out->p)) return false;
   const Tensor* w = constant(g, dq->inputs[0]);
   if (!w || !is_q8(w->dtype()) || w->rank() != rank || w->numel() == 0) return false;
   if (out->p.zp_dtype != DType::kUndefined && out->p.zp_dtype != w->dtype()) return false;
@@ -263,7 +270,8 @@ struct QOutput {
 };
 
 bool read_q_output(const Graph& g, const Node& q, QOutput* out) {
-  if (!is_op(&q, "QuantizeLinear") || !read_qparams(g, q, &out->p) || !out->p.per_tensor()) return false;
+  if (!is_op(&q, "QuantizeLinear") || !has_io(&q, 2, 1) || !read_qparams(g, q, &out->p) || !out->p.per_tensor())
+    return false;
   out->dtype = q_output_dtype(g, q);
   if (!is_q8(out->dtype)) return false;
   out->node = &q;
@@ -401,7 +409,7 @@ bool fused_bias(const Graph& g, const Index& idx, const std::string& value, cons
   }
   const Node* dq = idx.producer(value);
   QParams p;
-  if (!is_op(dq, "DequantizeLinear") || !read_qparams(g, *dq, &p) || !p.zero_zp()) return false;
+  if (!is_op(dq, "DequantizeLinear") || !has_io(dq, 2, 1) || !read_qparams(g, *dq, &p) || !p.zero_zp()) return false;
   const Tensor* q = constant(g, dq->inputs[0]);
   if (!q || q->dtype() != DType::kInt32 || q->rank() != 1 || q->numel() != int64_t(n)) return false;
   if (!p.per_tensor() && (p.scales.size() != n || (p.axis != 0 && p.axis != -1))) return false;
@@ -427,12 +435,13 @@ bool fuse_qlinear(Graph* g, const Index& idx, const Node& q_node, Editor* ed, Ru
   if (!prev || !idx.only_reader(q_node.inputs[0], &q_node)) return false;
   const Node* act = nullptr;
   float act_lo = -INFINITY, act_hi = INFINITY;
-  if (read_activation(*g, *prev, &act_lo, &act_hi)) {
+  if (has_io(prev, 1, 1) && read_activation(*g, *prev, &act_lo, &act_hi)) {
     act = prev;
     prev = idx.producer(act->inputs[0]);
     if (!prev || !idx.only_reader(act->inputs[0], act)) return false;
   }
   const Node* op = prev;
+  if (!has_io(op, 2, 1)) return false;
   const bool conv = is_op(op, "Conv"), matmul = is_op(op, "MatMul"), gemm = is_op(op, "Gemm");
   if (!conv && !matmul && !gemm) return false;
   if (op->outputs.size() != 1 || op->inputs.size() < 2) return false;
@@ -447,7 +456,8 @@ bool fuse_qlinear(Graph* g, const Index& idx, const Node& q_node, Editor* ed, Ru
   bool trans_b = false;
   if (conv) {
     const Tensor* w = nullptr;
-    if (const Node* dq = idx.producer(op->inputs[1])) w = is_op(dq, "DequantizeLinear") ? constant(*g, dq->inputs[0]) : nullptr;
+    const Node* dq = idx.producer(op->inputs[1]);
+    if (is_op(dq, "DequantizeLinear") && has_io(dq, 1, 1)) w = constant(*g, dq->inputs[0]);
     if (!w || (w->rank() != 3 && w->rank() != 4)) return false;  // QConv: 1-D and 2-D convolutions
     w_rank = w->rank();
     channel_axis = 0;
@@ -550,7 +560,7 @@ bool fuse_passthrough(Graph* g, const Index& idx, const Node& q_node, Editor* ed
     for (size_t i = 1; i < op->outputs.size(); ++i)
       if (!op->outputs[i].empty()) return false;  // MaxPool's Indices
     dq_node = idx.producer(op->inputs[0]);
-    if (!is_op(dq_node, "DequantizeLinear")) return false;
+    if (!is_op(dq_node, "DequantizeLinear") || !has_io(dq_node, 2, 1)) return false;
     // The data input only: every other input (shape, axes, indices) is not quantized.
     for (size_t i = 1; i < op->inputs.size(); ++i)
       if (op->inputs[i] == op->inputs[0]) return false;
@@ -582,7 +592,7 @@ bool fuse_passthrough(Graph* g, const Index& idx, const Node& q_node, Editor* ed
 bool fuse_dynamic_matmul(Graph* g, const Index& idx, const Node& mi, Editor* ed, RuntimeOptimizeStats* st) {
   if (!is_op(&mi, "MatMulInteger") || mi.inputs.size() < 3 || mi.outputs.size() != 1 || ed->touched(&mi)) return false;
   const Node* dql = idx.producer(mi.inputs[0]);
-  if (!is_op(dql, "DynamicQuantizeLinear") || dql->outputs.size() < 3 || dql->outputs[0] != mi.inputs[0] ||
+  if (!is_op(dql, "DynamicQuantizeLinear") || !has_io(dql, 1, 3) || dql->outputs[0] != mi.inputs[0] ||
       dql->outputs[2].empty() || mi.inputs[2] != dql->outputs[2] || dql->outputs[1].empty())
     return false;
   const Tensor* b = constant(*g, mi.inputs[1]);
@@ -595,10 +605,12 @@ bool fuse_dynamic_matmul(Graph* g, const Index& idx, const Node& mi, Editor* ed,
   }
   const std::string& acc = mi.outputs[0];
   const Node* cast = idx.readers(acc).empty() ? nullptr : idx.readers(acc)[0];
-  if (!is_op(cast, "Cast") || !idx.only_reader(acc, cast) || attr_int(*cast, "to", 0) != int64_t(DType::kFloat32))
+  if (!is_op(cast, "Cast") || !has_io(cast, 1, 1) || !idx.only_reader(acc, cast) ||
+      attr_int(*cast, "to", 0) != int64_t(DType::kFloat32))
     return false;
   const Node* mul = idx.readers(cast->outputs[0]).empty() ? nullptr : idx.readers(cast->outputs[0])[0];
-  if (!is_op(mul, "Mul") || !idx.only_reader(cast->outputs[0], mul) || mul->inputs.size() != 2) return false;
+  if (!is_op(mul, "Mul") || !has_io(mul, 2, 1) || !idx.only_reader(cast->outputs[0], mul) || mul->inputs.size() != 2)
+    return false;
   const std::string& scale = mul->inputs[0] == cast->outputs[0] ? mul->inputs[1] : mul->inputs[0];
   const Node* smul = idx.producer(scale);
   if (!is_op(smul, "Mul") || smul->inputs.size() != 2) return false;
@@ -611,8 +623,8 @@ bool fuse_dynamic_matmul(Graph* g, const Index& idx, const Node& mi, Editor* ed,
   const Node* last = mul;
   std::string bias_name;
   const auto& mul_readers = idx.readers(mul->outputs[0]);
-  if (mul_readers.size() == 1 && is_op(mul_readers[0], "Add") && idx.only_reader(mul->outputs[0], mul_readers[0]) &&
-      mul_readers[0]->inputs.size() == 2) {
+  if (mul_readers.size() == 1 && is_op(mul_readers[0], "Add") && has_io(mul_readers[0], 2, 1) &&
+      idx.only_reader(mul->outputs[0], mul_readers[0]) && mul_readers[0]->inputs.size() == 2) {
     const Node* add = mul_readers[0];
     const std::string& other = add->inputs[0] == mul->outputs[0] ? add->inputs[1] : add->inputs[0];
     const Tensor* bias = constant(*g, other);

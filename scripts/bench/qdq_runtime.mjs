@@ -8,9 +8,9 @@
 // between MatMulInteger and its Cast) computes exactly the same and costs no
 // copy, but no longer matches a fusion pattern.
 //
-// Time: median process CPU time over interleaved rounds (the machine is
-// shared; see scripts/bench/kernels.mjs), single thread, including the feed
-// and copying the output back to JS.
+// Time: median process CPU time per run over interleaved rounds of about
+// 100 ms each (the machine is shared; see scripts/bench/kernels.mjs), single
+// thread, including the feed and copying the output back to JS.
 //
 //   node scripts/bench/qdq_runtime.mjs [--runs N]
 import { init, Model } from '../../bindings/js/index.js';
@@ -134,8 +134,12 @@ async function main() {
       for (let i = 0; i < 2; ++i) model.run(feeds);  // warm-up
       return { model, feeds, times: [] };
     });
+    // CPU time is accounted in scheduler ticks (milliseconds), so one sample
+    // repeats the run for about 100 ms of CPU time.
+    const once = cpuMs(() => { for (let i = 0; i < 5; ++i) variants[0].model.run(variants[0].feeds); }) / 5;
+    const reps = Math.max(1, Math.ceil(100 / Math.max(once, 0.05)));
     for (let i = 0; i < runs; ++i)
-      for (const v of variants) v.times.push(cpuMs(() => v.model.run(v.feeds)));
+      for (const v of variants) v.times.push(cpuMs(() => { for (let r = 0; r < reps; ++r) v.model.run(v.feeds); }) / reps);
     const median = (t) => t.slice().sort((a, b) => a - b)[t.length >> 1];
     const [fused, unfused] = variants.map((v) => median(v.times));
     rows.push([c.name, fused.toFixed(2), unfused.toFixed(2), (unfused / fused).toFixed(2) + 'x']);

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "core/onnx/tensor_convert.h"
-#include "core/quant/graph_edit.h"
+#include "core/graph/graph_edit.h"
 
 namespace wq {
 

@@ -7,7 +7,7 @@
 
 #include "core/graph/opset_upgrade.h"
 #include "core/onnx/onnx_proto.h"
-#include "core/quant/graph_edit.h"
+#include "core/graph/graph_edit.h"
 #include "core/quant/histogram.h"
 #include "core/quant/prepare.h"
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/graph/graph.h"
+#include "core/graph/graph_edit.h"
 #include "core/onnx/tensor_convert.h"
 #include "core/ops/quant_ops.h"
 #include "core/quant/qparams.h"
@@ -305,20 +306,6 @@ bool read_activation(const Graph& g, const Node& n, float* lo, float* hi) {
 
 // ---- editing ---------------------------------------------------------------------
 
-onnx::AttributeProto make_float_attr(const std::string& name, float v) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::FLOAT;
-  a.f = v;
-  return a;
-}
-onnx::AttributeProto make_int_attr(const std::string& name, int64_t v) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::INT;
-  a.i = v;
-  return a;
-}
 
 // One pass's edits: nodes rewritten in place right away, nodes to remove at the
 // end (removal shifts the node vector under the Index), and the nodes a match
@@ -498,13 +485,13 @@ bool fuse_qlinear(Graph* g, const Index& idx, const Node& q_node, Editor* ed, Ru
   if (conv) {
     for (const auto& a : op->attributes) attrs.push_back(a);
   } else if (gemm) {
-    attrs.push_back(make_int_attr("transB", trans_b ? 1 : 0));
+    attrs.push_back(detail::attr_int("transB", trans_b ? 1 : 0));
   }
   if (act) {
-    if (act_lo > -INFINITY) attrs.push_back(make_float_attr("act_min", act_lo));
-    if (act_hi < INFINITY) attrs.push_back(make_float_attr("act_max", act_hi));
+    if (act_lo > -INFINITY) attrs.push_back(detail::attr_float("act_min", act_lo));
+    if (act_hi < INFINITY) attrs.push_back(detail::attr_float("act_max", act_hi));
   }
-  attrs.push_back(make_int_attr("output_dtype", int64_t(q.dtype)));
+  attrs.push_back(detail::attr_int("output_dtype", int64_t(q.dtype)));
   const std::string x_q = x.node->inputs[0], out = q_node.outputs[0];
   std::vector<std::string> inputs;
   if (const_w) {

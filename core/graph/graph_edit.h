@@ -1,5 +1,5 @@
-// Small helpers the quantization passes share for reading and building graph
-// nodes. Internal (wq::detail).
+// Small helpers graph passes (quantizer, runtime optimizer) share for reading
+// and building nodes. Internal (wq::detail).
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "core/quant/graph_edit.h"
+#include "core/graph/graph_edit.h"
 
 #include <set>
 

@@ -29,6 +29,14 @@ onnx::AttributeProto attr_ints(const std::string& name, std::vector<int64_t> v) 
   return a;
 }
 
+onnx::AttributeProto attr_string(const std::string& name, const std::string& v) {
+  onnx::AttributeProto a;
+  a.name = name;
+  a.type = onnx::AttributeProto::STRING;
+  a.s = v;
+  return a;
+}
+
 int64_t node_attr_int(const Node& n, const std::string& name, int64_t fallback) {
   const onnx::AttributeProto* a = n.find_attribute(name);
   return a && a->type == onnx::AttributeProto::INT ? a->i : fallback;

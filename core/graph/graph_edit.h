@@ -16,6 +16,7 @@ namespace detail {
 onnx::AttributeProto attr_int(const std::string& name, int64_t v);
 onnx::AttributeProto attr_float(const std::string& name, float v);
 onnx::AttributeProto attr_ints(const std::string& name, std::vector<int64_t> v);
+onnx::AttributeProto attr_string(const std::string& name, const std::string& v);
 
 int64_t node_attr_int(const Node& n, const std::string& name, int64_t fallback);
 float node_attr_float(const Node& n, const std::string& name, float fallback);

@@ -1207,6 +1207,21 @@ Result<QB4PackedW> pack_nbits(const NBitsAttrs& a, const Tensor& b, const Tensor
   return packed;
 }
 
+// A and the optional bias of MatMulNBits against the attributes (both kernels).
+Status check_nbits_activation(const NBitsAttrs& a, const Tensor& x, const Tensor* bias, const std::string& where) {
+  if (x.dtype() != DType::kFloat32) {
+    return unsupported(where + "A of type " + std::string(dtype_name(x.dtype())) + " is not supported (float)");
+  }
+  if (x.rank() == 0 || x.shape().back() != a.k) {
+    return invalid_argument(where + "A " + shape_to_string(x.shape()) + " must end in K = " + std::to_string(a.k));
+  }
+  if (bias && (bias->dtype() != DType::kFloat32 || bias->numel() != a.n)) {
+    return invalid_argument(where + "bias must be float with N = " + std::to_string(a.n) + " elements, got " +
+                            dtype_name(bias->dtype()) + " " + shape_to_string(bias->shape()));
+  }
+  return Status::Ok();
+}
+
 class MatMulNBitsKernel : public NodeKernel {
  public:
   MatMulNBitsKernel(const KernelInit& init, NBitsAttrs attrs, std::unique_ptr<QB4PackedW> packed)
@@ -1214,18 +1229,8 @@ class MatMulNBitsKernel : public NodeKernel {
 
   Status run(KernelContext& ctx) override {
     WQ_ASSIGN_OR_RETURN(const Tensor* a, detail::required_input(ctx, 0, where()));
-    if (a->dtype() != DType::kFloat32) {
-      return unsupported(where() + "A of type " + std::string(dtype_name(a->dtype())) + " is not supported (float)");
-    }
-    if (a->rank() == 0 || a->shape().back() != attrs_.k) {
-      return invalid_argument(where() + "A " + shape_to_string(a->shape()) +
-                              " must end in K = " + std::to_string(attrs_.k));
-    }
     const Tensor* bias = optional_input(ctx, 5);
-    if (bias && (bias->dtype() != DType::kFloat32 || bias->numel() != attrs_.n)) {
-      return invalid_argument(where() + "bias must be float with N = " + std::to_string(attrs_.n) + " elements, got " +
-                              dtype_name(bias->dtype()) + " " + shape_to_string(bias->shape()));
-    }
+    WQ_RETURN_IF_ERROR(check_nbits_activation(attrs_, *a, bias, where()));
     Shape out = a->shape();
     out.back() = attrs_.n;
     WQ_RETURN_IF_ERROR(detail::check_output_size(out, DType::kFloat32, where()));
@@ -1321,18 +1326,8 @@ class MatMulNBitsF32Kernel : public NodeKernel {
 
   Status run(KernelContext& ctx) override {
     WQ_ASSIGN_OR_RETURN(const Tensor* a, detail::required_input(ctx, 0, where()));
-    if (a->dtype() != DType::kFloat32) {
-      return unsupported(where() + "A of type " + std::string(dtype_name(a->dtype())) + " is not supported (float)");
-    }
-    if (a->rank() == 0 || a->shape().back() != attrs_.k) {
-      return invalid_argument(where() + "A " + shape_to_string(a->shape()) +
-                              " must end in K = " + std::to_string(attrs_.k));
-    }
     const Tensor* bias = optional_input(ctx, 5);
-    if (bias && (bias->dtype() != DType::kFloat32 || bias->numel() != attrs_.n)) {
-      return invalid_argument(where() + "bias must be float with N = " + std::to_string(attrs_.n) + " elements, got " +
-                              dtype_name(bias->dtype()) + " " + shape_to_string(bias->shape()));
-    }
+    WQ_RETURN_IF_ERROR(check_nbits_activation(attrs_, *a, bias, where()));
     Shape out = a->shape();
     out.back() = attrs_.n;
     WQ_RETURN_IF_ERROR(detail::check_output_size(out, DType::kFloat32, where()));

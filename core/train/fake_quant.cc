@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/graph/graph_edit.h"
 #include "core/ops/ops_util.h"
 #include "core/train/grad_util.h"
 #include "core/train/train_op.h"
@@ -247,28 +248,6 @@ Result<std::unique_ptr<TrainOp>> make_train_fake_quantize(const TrainOpInit& ini
 
 namespace {
 
-onnx::AttributeProto int_attr_proto(const std::string& name, int64_t v) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::INT;
-  a.i = v;
-  return a;
-}
-onnx::AttributeProto float_attr_proto(const std::string& name, float v) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::FLOAT;
-  a.f = v;
-  return a;
-}
-onnx::AttributeProto string_attr_proto(const std::string& name, const std::string& v) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::STRING;
-  a.s = v;
-  return a;
-}
-
 Status check_tensor_config(const FakeQuantTensorConfig& c, const char* what) {
   if (c.bits != 8 && c.bits != 4)
     return invalid_argument(std::string(what) + ".bits must be 8 or 4, got " + std::to_string(c.bits));
@@ -434,13 +413,13 @@ Status insert_fake_quant(TrainSession* session, const FakeQuantConfig& config,
         fq.inputs.push_back(range_name);
       }
       fq.outputs = {out};
-      fq.attributes = {int_attr_proto("bits", c.bits), int_attr_proto("signed", c.is_signed ? 1 : 0),
-                       int_attr_proto("symmetric", c.symmetric ? 1 : 0),
-                       string_attr_proto("mode", fake_quant_mode_name(c.mode)),
-                       float_attr_proto("momentum", config.momentum),
-                       string_attr_proto("kind", is_weight ? "weight" : "activation"),
-                       string_attr_proto("value", value)};
-      if (axis >= 0) fq.attributes.push_back(int_attr_proto("axis", axis));
+      fq.attributes = {detail::attr_int("bits", c.bits), detail::attr_int("signed", c.is_signed ? 1 : 0),
+                       detail::attr_int("symmetric", c.symmetric ? 1 : 0),
+                       detail::attr_string("mode", fake_quant_mode_name(c.mode)),
+                       detail::attr_float("momentum", config.momentum),
+                       detail::attr_string("kind", is_weight ? "weight" : "activation"),
+                       detail::attr_string("value", value)};
+      if (axis >= 0) fq.attributes.push_back(detail::attr_int("axis", axis));
       return fq;
     };
 
@@ -628,8 +607,8 @@ Result<Graph> export_qdq_graph(const TrainSession& session) {
     dq.inputs = {q, scale_name, zp_name};
     dq.outputs = {n.outputs[0]};
     if (s.params.per_channel()) {
-      qn.attributes.push_back(int_attr_proto("axis", s.params.axis));
-      dq.attributes.push_back(int_attr_proto("axis", s.params.axis));
+      qn.attributes.push_back(detail::attr_int("axis", s.params.axis));
+      dq.attributes.push_back(detail::attr_int("axis", s.params.axis));
     }
     WQ_RETURN_IF_ERROR(g.add_node(std::move(qn)));
     WQ_RETURN_IF_ERROR(g.add_node(std::move(dq)));

@@ -134,7 +134,8 @@ struct QuantizedWeight {
 // Quantizes a float weight. axis < 0: per tensor; block_size > 0: blocks of
 // that many elements along `axis`. `storage` is the container dtype.
 Result<QuantizedWeight> quantize_weight(const std::string& name, const Tensor& w, int axis, int block_size,
-                                        const WeightRecipe& wr, bool force_signed, DType storage) {
+                                        const WeightRecipe& wr, bool force_signed, DType storage,
+                                        const QuantParams* fixed = nullptr) {
   QuantTarget target;
   target.bits = wr.bits;
   target.symmetric = wr.symmetric;
@@ -144,10 +145,19 @@ Result<QuantizedWeight> quantize_weight(const std::string& name, const Tensor& w
   const float* x = w.data<float>();
   const Shape shape = axis < 0 ? Shape{1, w.numel()} : w.shape();
   const int qaxis = axis < 0 ? 0 : axis;
-  Result<QuantParams> params = weight_quant_params(x, shape, qaxis, block_size, target, opts);
-  if (!params.ok()) return params.status().with_context("weight '" + name + "': ");
   QuantizedWeight out;
-  out.params = std::move(params).value();
+  if (fixed != nullptr) {
+    // Trained parameters (quantization-aware training), checked by set_weight_params.
+    out.params = *fixed;
+    if (axis < 0 && out.params.scales.empty()) {
+      out.params.scales = {out.params.scale};
+      out.params.zero_points = {out.params.zero_point};
+    }
+  } else {
+    Result<QuantParams> params = weight_quant_params(x, shape, qaxis, block_size, target, opts);
+    if (!params.ok()) return params.status().with_context("weight '" + name + "': ");
+    out.params = std::move(params).value();
+  }
   if (axis < 0) {
     out.params.scale = out.params.scales[0];
     out.params.zero_point = out.params.zero_points.empty() ? 0 : out.params.zero_points[0];
@@ -208,6 +218,8 @@ Result<QuantizedWeight> quantize_weight(const std::string& name, const Tensor& w
   out.report = std::move(r);
   return out;
 }
+
+bool act_is_signed(DType t) { return t == DType::kInt8 || t == DType::kInt4; }
 
 // ---- graph building -----------------------------------------------------------
 
@@ -326,6 +338,13 @@ Result<std::unique_ptr<Quantizer>> Quantizer::create(const Graph& float_graph, c
   if (recipe.mode != QuantMode::kFp16 && opset_before < 13) {
     Status st = upgrade_opset(&q->graph_, 13);
     if (!st.ok()) return st.with_context("upgrading the model from opset " + std::to_string(opset_before) + " to 13: ");
+  }
+  // 4-bit weights are stored as int4/uint4, which DequantizeLinear takes from opset 21.
+  const bool four_bit = recipe.mode == QuantMode::kStatic && recipe.weights.bits == 4;
+  if (four_bit && q->graph_.opset("") < 21) {
+    const int64_t from = q->graph_.opset("");
+    Status st = upgrade_opset(&q->graph_, 21);
+    if (!st.ok()) return st.with_context("upgrading the model from opset " + std::to_string(from) + " to 21 (4-bit types): ");
   }
   prep.set("opsetAfter", q->graph_.opset(""));
   q->prepare_report_ = std::move(prep);
@@ -563,9 +582,76 @@ Status Quantizer::set_activation_range(const std::string& value, float min, floa
   return Status::Ok();
 }
 
+Status Quantizer::set_activation_params(const std::string& value, const QuantParams& params) {
+  if (!acts_.count(value))
+    return invalid_argument("set_activation_params: '" + value + "' is not an activation this recipe quantizes");
+  const QuantTarget t = QuantTarget::for_dtype(recipe_.activations.dtype, recipe_.activations.symmetric);
+  if (params.per_channel() || params.bits != t.bits || params.is_signed != t.is_signed)
+    return invalid_argument("set_activation_params: '" + value + "' needs per-tensor " +
+                            dtype_name(recipe_.activations.dtype) + " parameters");
+  WQ_RETURN_IF_ERROR(params.validate("activation '" + value + "'"));
+  param_overrides_[value] = params;
+  return Status::Ok();
+}
+
+Status Quantizer::set_weight_params(const std::string& weight, const QuantParams& params) {
+  if (recipe_.mode != QuantMode::kStatic)
+    return failed_precondition("set_weight_params: only static mode takes fixed weight parameters");
+  const std::vector<Node>& nodes = graph_.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!nodes_[i].weighted || nodes[i].inputs[1] != weight) continue;
+    const std::string what = "weight '" + weight + "'";
+    if (is_op(nodes[i], "Gemm") && node_attr_float(nodes[i], "alpha", 1.0f) != 1.0f)
+      return unsupported("set_weight_params: " + what + " feeds a Gemm with alpha != 1");
+    const Tensor* w = graph_.find_initializer(weight);
+    const bool per_channel = recipe_.weights.granularity != Granularity::kPerTensor;
+    const bool is_signed = recipe_.weights.symmetric;
+    if (params.bits != recipe_.weights.bits || params.is_signed != is_signed || params.per_channel() != per_channel)
+      return invalid_argument("set_weight_params: " + what + " needs " + std::to_string(recipe_.weights.bits) + "-bit " +
+                              (is_signed ? "signed " : "unsigned ") + (per_channel ? "per-channel" : "per-tensor") +
+                              " parameters");
+    if (per_channel) {
+      const int axis = nodes_[i].weight_axis;
+      const int given = params.axis < 0 ? params.axis + int(w->rank()) : params.axis;
+      if (given != axis || int64_t(params.scales.size()) != w->dim(size_t(axis)))
+        return invalid_argument("set_weight_params: " + what + " needs " + std::to_string(w->dim(size_t(axis))) +
+                                " scales along axis " + std::to_string(axis));
+    }
+    WQ_RETURN_IF_ERROR(params.validate(what));
+    QuantParams p = params;
+    if (per_channel) p.axis = nodes_[i].weight_axis;
+    weight_overrides_[weight] = std::move(p);
+    return Status::Ok();
+  }
+  return invalid_argument("set_weight_params: '" + weight + "' is not a weight this recipe quantizes");
+}
+
+Result<std::map<std::string, FloatRange>> Quantizer::activation_ranges() const {
+  const QuantTarget target = QuantTarget::for_dtype(recipe_.activations.dtype, recipe_.activations.symmetric);
+  std::map<std::string, FloatRange> out;
+  for (const auto& kv : acts_) {
+    auto ov = overrides_.find(kv.first);
+    if (ov != overrides_.end()) {
+      out[kv.first] = ov->second;
+    } else if (kv.second && kv.second->observer->count() > 0) {
+      Result<FloatRange> r = kv.second->observer->range(target);
+      if (!r.ok()) return r.status().with_context("activation '" + kv.first + "': ");
+      out[kv.first] = *r;
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, int>> Quantizer::weight_nodes() const {
+  std::vector<std::pair<std::string, int>> out;
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    if (nodes_[i].weighted) out.emplace_back(graph_.nodes()[i].name, nodes_[i].weight_axis);
+  return out;
+}
+
 Result<QuantizedModel> Quantizer::finish() {
   const auto t0 = std::chrono::steady_clock::now();
-  if (recipe_.mode == QuantMode::kStatic && samples_ == 0 && overrides_.size() < acts_.size())
+  if (recipe_.mode == QuantMode::kStatic && samples_ == 0 && overrides_.size() + param_overrides_.size() < acts_.size())
     return failed_precondition("static quantization needs calibration samples, and none were given");
 
   Graph g = graph_;
@@ -582,6 +668,11 @@ Result<QuantizedModel> Quantizer::finish() {
     const QuantTarget target = QuantTarget::for_dtype(recipe_.activations.dtype, recipe_.activations.symmetric);
     for (const auto& kv : acts_) {
       FloatRange r;
+      auto exact = param_overrides_.find(kv.first);
+      if (exact != param_overrides_.end()) {
+        act_params[kv.first] = exact->second;
+        continue;
+      }
       auto ov = overrides_.find(kv.first);
       if (ov != overrides_.end()) {
         r = ov->second;
@@ -614,7 +705,7 @@ Result<QuantizedModel> Quantizer::finish() {
         a.set("max", st->second->report_hist.max());
         a.set("histogram", histogram_json(st->second->report_hist));
       }
-      a.set("overridden", overrides_.count(kv.first) > 0);
+      a.set("overridden", overrides_.count(kv.first) > 0 || param_overrides_.count(kv.first) > 0);
       act_reports.push_back(std::move(a));
     }
   }
@@ -653,7 +744,10 @@ Result<QuantizedModel> Quantizer::finish() {
   // ---- weighted nodes -----------------------------------------------------------
   const Granularity gran = recipe_.weights.granularity;
   const bool sym = recipe_.weights.symmetric;
-  const DType w8_type = sym ? DType::kInt8 : DType::kUInt8;
+  // 4-bit static weights are stored as int4/uint4 (opset 21, see create());
+  // other modes keep 8-bit containers.
+  const bool w4 = recipe_.mode == QuantMode::kStatic && recipe_.weights.bits == 4;
+  const DType w8_type = w4 ? (sym ? DType::kInt4 : DType::kUInt4) : sym ? DType::kInt8 : DType::kUInt8;
   bool used_ms_domain = false;
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node& n = nodes[i];
@@ -695,7 +789,10 @@ Result<QuantizedModel> Quantizer::finish() {
       // QDQ weights: DequantizeLinear(int8 W) feeds the float op.
       const int axis = gran == Granularity::kPerTensor ? -1 : p.weight_axis;
       WeightRecipe wr = recipe_.weights;
-      WQ_ASSIGN_OR_RETURN(QuantizedWeight qw, quantize_weight(base, wf, axis, 0, wr, false, w8_type));
+      auto fixed = weight_overrides_.find(base);
+      const QuantParams* fixed_params = fixed != weight_overrides_.end() && recipe_.mode == QuantMode::kStatic ? &fixed->second : nullptr;
+      WQ_ASSIGN_OR_RETURN(QuantizedWeight qw, quantize_weight(base, wf, axis, 0, wr, false, w8_type, fixed_params));
+      if (fixed_params) qw.report.set("trained", true);
       WQ_ASSIGN_OR_RETURN(std::string wdq, b.dequantized_weight(base, qw.q, qw.params, w8_type));
       gn = g.mutable_node(n.name);
       gn->inputs[1] = wdq;
@@ -865,16 +962,34 @@ Result<QuantizedModel> Quantizer::finish() {
   if (recipe_.mode == QuantMode::kStatic) {
     std::set<std::string> graph_inputs;
     for (const auto& in : g.inputs()) graph_inputs.insert(in.name);
-    const DType act_type = recipe_.activations.dtype;
+    // 4-bit activations travel in 8-bit containers behind a Clip to the
+    // 16-level range: QuantizeLinear then yields exactly the 4-bit codes
+    // (doc/quantization.md, "4-bit activations"). onnxruntime 1.30 rejects
+    // uint4 activations around MaxPool at its default optimisation level, and
+    // 8-bit containers run on the int8 kernels.
+    const bool a4 = recipe_.activations.bits() == 4;
+    const DType act_type = a4 ? (act_is_signed(recipe_.activations.dtype) ? DType::kInt8 : DType::kUInt8)
+                              : recipe_.activations.dtype;
     for (const auto& kv : act_params) {
       const std::string& v = kv.first;
       std::string s, z;
       b.add_params(v, kv.second, act_type, &s, &z);
       const std::string vq = b.fresh(v + "_quantized");
+      // The tensor QuantizeLinear reads: `in`, or its clipped copy (4-bit).
+      auto clipped = [&](const std::string& in) -> Result<std::string> {
+        if (!a4) return in;
+        const QuantParams& qp = kv.second;
+        const std::string lo = b.fresh(v + "_clip_min"), hi = b.fresh(v + "_clip_max"), out = b.fresh(v + "_clipped");
+        g.set_initializer(lo, Tensor::from_floats({}, {float(qp.qmin() - qp.zero_point) * qp.scale}));
+        g.set_initializer(hi, Tensor::from_floats({}, {float(qp.qmax() - qp.zero_point) * qp.scale}));
+        WQ_RETURN_IF_ERROR(b.add("Clip", v + "_Clip4", {in, lo, hi}, {out}));
+        return out;
+      };
       if (graph_inputs.count(v)) {
         const std::string vdq = b.fresh(v + "_dequantized");
         rewire_consumers(&g, v, vdq, {});
-        WQ_RETURN_IF_ERROR(b.add("QuantizeLinear", v + "_QuantizeLinear", {v, s, z}, {vq}));
+        WQ_ASSIGN_OR_RETURN(std::string qin, clipped(v));
+        WQ_RETURN_IF_ERROR(b.add("QuantizeLinear", v + "_QuantizeLinear", {qin, s, z}, {vq}));
         WQ_RETURN_IF_ERROR(b.add("DequantizeLinear", v + "_DequantizeLinear", {vq, s, z}, {vdq}));
       } else {
         // The producer now writes v_float; DequantizeLinear writes v, so
@@ -888,7 +1003,8 @@ Result<QuantizedModel> Quantizer::finish() {
         if (!found) continue;
         for (auto& o : g.mutable_node(producer)->outputs)
           if (o == v) o = vf;
-        WQ_RETURN_IF_ERROR(b.add("QuantizeLinear", v + "_QuantizeLinear", {vf, s, z}, {vq}));
+        WQ_ASSIGN_OR_RETURN(std::string qin, clipped(vf));
+        WQ_RETURN_IF_ERROR(b.add("QuantizeLinear", v + "_QuantizeLinear", {qin, s, z}, {vq}));
         WQ_RETURN_IF_ERROR(b.add("DequantizeLinear", v + "_DequantizeLinear", {vq, s, z}, {v}));
       }
     }

@@ -24,6 +24,7 @@
 
 #include "core/graph/graph.h"
 #include "core/quant/observers.h"
+#include "core/quant/qparams.h"
 #include "core/quant/recipe.h"
 #include "core/runtime/session.h"
 #include "core/status.h"
@@ -65,9 +66,26 @@ class Quantizer {
   Status calibrate(const std::map<std::string, Tensor>& feeds, const RunOptions& options = {});
   int64_t samples_seen() const { return samples_; }
 
-  // Fixes the range of an activation instead of its calibrated one
-  // (quantization-aware training hands its learned ranges back this way).
+  // Fixes the range of an activation instead of its calibrated one.
   Status set_activation_range(const std::string& value, float min, float max);
+  // Fixes the exact scale and zero point of an activation (per tensor, of the
+  // recipe's activation type): quantization-aware training hands its trained
+  // parameters back this way, so the export computes what training did.
+  Status set_activation_params(const std::string& value, const QuantParams& params);
+  // Fixes the scale(s) and zero point(s) of a weight that static mode
+  // quantizes (by initializer name), with the recipe's bits, signedness and
+  // granularity (per-channel along the node's output-channel axis).
+  Status set_weight_params(const std::string& weight, const QuantParams& params);
+
+  // The range finish() would quantize each activation with (after
+  // calibration; overrides included; before shared scales are applied).
+  Result<std::map<std::string, FloatRange>> activation_ranges() const;
+  // (value, source) pairs: `value` is exported with `source`'s parameters
+  // (pass-through outputs take their input's, Concat inputs the output's).
+  const std::vector<std::pair<std::string, std::string>>& shared_activations() const { return share_; }
+  // The nodes whose weights finish() quantizes, with their weight's
+  // output-channel axis.
+  std::vector<std::pair<std::string, int>> weight_nodes() const;
 
   // Builds the quantized graph. Static mode needs at least one calibration
   // sample (kFailedPrecondition otherwise).
@@ -92,6 +110,8 @@ class Quantizer {
   std::vector<NodePlan> nodes_;       // parallel to graph_.nodes()
   std::map<std::string, std::unique_ptr<ActivationStats>> acts_;
   std::map<std::string, FloatRange> overrides_;
+  std::map<std::string, QuantParams> param_overrides_;   // activations, exact
+  std::map<std::string, QuantParams> weight_overrides_;  // by weight initializer
   // Conv/Gemm/MatMul output -> the Relu/Clip output that carries its quantization.
   std::map<std::string, std::string> fused_;
   std::vector<std::pair<std::string, std::string>> share_;  // (dst, src): dst takes src's params

@@ -150,23 +150,32 @@ Status read_weights(const Json& j, QuantMode mode, WeightRecipe* w, bool* granul
   return Status::Ok();
 }
 
-Status read_activations(const Json& j, ActivationRecipe* a) {
+Status read_activations(const Json& j, QuantMode mode, ActivationRecipe* a) {
   Reader r(j, "recipe.activations");
   WQ_RETURN_IF_ERROR(r.only({"dtype", "symmetric", "bits"}));
   int bits = 8;
+  const bool bits_given = r.get("bits") != nullptr;
   WQ_RETURN_IF_ERROR(r.read_int("bits", &bits));
-  if (bits != 8)
-    return invalid_argument("recipe.activations.bits: activations are quantized to 8 bits (uint8 or int8); " +
-                            std::to_string(bits) + "-bit activations are not supported");
+  if (bits != 8 && bits != 4)
+    return invalid_argument("recipe.activations.bits: must be 8 or 4, got " + std::to_string(bits));
   std::string dt;
   bool given = false;
   WQ_RETURN_IF_ERROR(r.read_string("dtype", &dt, &given));
   if (given) {
     if (dt == "uint8") a->dtype = DType::kUInt8;
     else if (dt == "int8") a->dtype = DType::kInt8;
-    else return invalid_argument("recipe.activations.dtype: must be \"uint8\" or \"int8\", got \"" + dt + "\"");
+    else if (dt == "uint4") a->dtype = DType::kUInt4;
+    else if (dt == "int4") a->dtype = DType::kInt4;
+    else return invalid_argument("recipe.activations.dtype: must be \"uint8\", \"int8\", \"uint4\" or \"int4\", got \"" + dt + "\"");
+    if (bits_given && bits != a->bits())
+      return invalid_argument("recipe.activations.bits: " + std::to_string(bits) + " contradicts dtype \"" + dt + "\"");
+  } else if (bits == 4) {
+    a->dtype = DType::kUInt4;
   }
   WQ_RETURN_IF_ERROR(r.read_bool("symmetric", &a->symmetric));
+  if (a->bits() == 4 && mode != QuantMode::kStatic)
+    return invalid_argument(std::string("recipe.activations.bits: 4-bit activations need mode \"static\" (mode is \"") +
+                            quant_mode_name(mode) + "\")");
   return Status::Ok();
 }
 
@@ -210,6 +219,82 @@ Status read_filter(const Json& j, const char* name, std::vector<std::string>* op
   return Status::Ok();
 }
 
+Status read_one_of(const Reader& r, const char* key, std::initializer_list<const char*> allowed, std::string* out) {
+  WQ_RETURN_IF_ERROR(r.read_string(key, out));
+  std::string list;
+  for (const char* a : allowed) {
+    if (*out == a) return Status::Ok();
+    list += std::string(list.empty() ? "" : ", ") + a;
+  }
+  return invalid_argument(r.field(key) + ": unknown \"" + *out + "\" (" + list + ")");
+}
+
+Status read_training(const Json& j, TrainingRecipe* t) {
+  Reader r(j, "recipe.training");
+  WQ_RETURN_IF_ERROR(r.only({"epochs", "batchSize", "learningRate", "optimizer", "momentum", "weightDecay", "schedule",
+                             "warmupSteps", "maxSteps", "loss", "temperature", "output", "weightRanges",
+                             "activationRanges", "rangeMomentum", "calibrationSamples", "seed", "initialize"}));
+  auto int_in = [&](const char* key, int* v, int lo, int hi) -> Status {
+    WQ_RETURN_IF_ERROR(r.read_int(key, v));
+    if (*v < lo || *v > hi)
+      return invalid_argument(r.field(key) + ": must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                              "], got " + std::to_string(*v));
+    return Status::Ok();
+  };
+  WQ_RETURN_IF_ERROR(int_in("epochs", &t->epochs, 1, 10000));
+  WQ_RETURN_IF_ERROR(int_in("batchSize", &t->batch_size, 1, 65536));
+  WQ_RETURN_IF_ERROR(int_in("warmupSteps", &t->warmup_steps, 0, 1 << 30));
+  WQ_RETURN_IF_ERROR(int_in("maxSteps", &t->max_steps, 0, 1 << 30));
+  WQ_RETURN_IF_ERROR(int_in("calibrationSamples", &t->calibration_samples, 1, 1 << 30));
+  WQ_RETURN_IF_ERROR(int_in("seed", &t->seed, 0, 2147483647));
+  WQ_RETURN_IF_ERROR(r.read_number("learningRate", &t->learning_rate));
+  if (!(t->learning_rate > 0 && t->learning_rate <= 1e6))
+    return invalid_argument(r.field("learningRate") + ": must be in (0, 1e6], got " + std::to_string(t->learning_rate));
+  WQ_RETURN_IF_ERROR(r.read_number("momentum", &t->momentum));
+  if (!(t->momentum >= 0 && t->momentum < 1))
+    return invalid_argument(r.field("momentum") + ": must be in [0, 1), got " + std::to_string(t->momentum));
+  WQ_RETURN_IF_ERROR(r.read_number("weightDecay", &t->weight_decay));
+  if (!(t->weight_decay >= 0 && t->weight_decay < 1))
+    return invalid_argument(r.field("weightDecay") + ": must be in [0, 1), got " + std::to_string(t->weight_decay));
+  WQ_RETURN_IF_ERROR(r.read_number("temperature", &t->temperature));
+  if (!(t->temperature > 0 && t->temperature <= 100))
+    return invalid_argument(r.field("temperature") + ": must be in (0, 100], got " + std::to_string(t->temperature));
+  WQ_RETURN_IF_ERROR(r.read_number("rangeMomentum", &t->range_momentum));
+  if (!(t->range_momentum > 0 && t->range_momentum <= 1))
+    return invalid_argument(r.field("rangeMomentum") + ": must be in (0, 1], got " + std::to_string(t->range_momentum));
+  WQ_RETURN_IF_ERROR(read_one_of(r, "optimizer", {"adam", "sgd"}, &t->optimizer));
+  WQ_RETURN_IF_ERROR(read_one_of(r, "schedule", {"cosine", "constant"}, &t->schedule));
+  WQ_RETURN_IF_ERROR(read_one_of(r, "loss", {"auto", "cross-entropy", "distillation", "mse"}, &t->loss));
+  WQ_RETURN_IF_ERROR(read_one_of(r, "weightRanges", {"learned", "moving-average", "frozen"}, &t->weight_ranges));
+  WQ_RETURN_IF_ERROR(read_one_of(r, "activationRanges", {"moving-average", "learned", "frozen"}, &t->activation_ranges));
+  WQ_RETURN_IF_ERROR(read_one_of(r, "initialize", {"keep", "random"}, &t->initialize));
+  WQ_RETURN_IF_ERROR(r.read_string("output", &t->output));
+  return Status::Ok();
+}
+
+Json training_to_json(const TrainingRecipe& t) {
+  Json j = Json::object();
+  j.set("epochs", t.epochs);
+  j.set("batchSize", t.batch_size);
+  j.set("learningRate", t.learning_rate);
+  j.set("optimizer", t.optimizer);
+  j.set("momentum", t.momentum);
+  j.set("weightDecay", t.weight_decay);
+  j.set("schedule", t.schedule);
+  j.set("warmupSteps", t.warmup_steps);
+  j.set("maxSteps", t.max_steps);
+  j.set("loss", t.loss);
+  j.set("temperature", t.temperature);
+  j.set("output", t.output);
+  j.set("weightRanges", t.weight_ranges);
+  j.set("activationRanges", t.activation_ranges);
+  j.set("rangeMomentum", t.range_momentum);
+  j.set("calibrationSamples", t.calibration_samples);
+  j.set("seed", t.seed);
+  j.set("initialize", t.initialize);
+  return j;
+}
+
 }  // namespace
 
 Result<Recipe> recipe_from_json(const Json& json) {
@@ -236,7 +321,7 @@ Result<Recipe> recipe_from_json(const Json& json) {
   bool granularity_given = false;
   if (weights) WQ_RETURN_IF_ERROR(read_weights(*weights, recipe.mode, &recipe.weights, &granularity_given));
   WQ_ASSIGN_OR_RETURN(const Json* acts, r.object("activations"));
-  if (acts) WQ_RETURN_IF_ERROR(read_activations(*acts, &recipe.activations));
+  if (acts) WQ_RETURN_IF_ERROR(read_activations(*acts, recipe.mode, &recipe.activations));
   WQ_ASSIGN_OR_RETURN(const Json* calib, r.object("calibration"));
   if (calib) WQ_RETURN_IF_ERROR(read_calibration(*calib, &recipe.calibration));
   WQ_ASSIGN_OR_RETURN(const Json* include, r.object("include"));
@@ -256,9 +341,10 @@ Result<Recipe> recipe_from_json(const Json& json) {
       return invalid_argument("recipe.report.samples: must be in [0, 1000], got " +
                               std::to_string(recipe.report_samples));
   }
-  if (const Json* training = r.get("training")) {
-    if (!training->is_object()) return r.type_error("training", "an object", *training);
-    recipe.training = *training;
+  WQ_ASSIGN_OR_RETURN(const Json* training, r.object("training"));
+  if (training) {
+    WQ_RETURN_IF_ERROR(read_training(*training, &recipe.training));
+    recipe.has_training = true;
   }
   if (recipe.mode == QuantMode::kWeightOnly && !granularity_given && recipe.weights.bits == 8)
     recipe.weights.granularity = Granularity::kPerChannel;
@@ -282,7 +368,8 @@ Json recipe_to_json(const Recipe& recipe) {
   w.set("mseRefine", recipe.weights.mse_refine);
   j.set("weights", std::move(w));
   Json a = Json::object();
-  a.set("dtype", recipe.activations.dtype == DType::kInt8 ? "int8" : "uint8");
+  a.set("dtype", dtype_name(recipe.activations.dtype));
+  a.set("bits", recipe.activations.bits());
   a.set("symmetric", recipe.activations.symmetric);
   j.set("activations", std::move(a));
   Json c = Json::object();
@@ -312,7 +399,7 @@ Json recipe_to_json(const Recipe& recipe) {
   Json rep = Json::object();
   rep.set("samples", recipe.report_samples);
   j.set("report", std::move(rep));
-  if (recipe.training.is_object()) j.set("training", recipe.training);
+  if (recipe.has_training) j.set("training", training_to_json(recipe.training));
   return j;
 }
 

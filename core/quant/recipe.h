@@ -40,13 +40,38 @@ struct WeightRecipe {
 };
 
 struct ActivationRecipe {
-  DType dtype = DType::kUInt8;
+  DType dtype = DType::kUInt8;  // kUInt8 / kInt8, or kUInt4 / kInt4 (static mode; 8-bit containers behind a Clip)
   bool symmetric = false;
+  int bits() const { return dtype == DType::kUInt4 || dtype == DType::kInt4 ? 4 : 8; }
 };
 
 struct CalibrationRecipe {
   ObserverOptions observer;
   int max_samples = 0;  // 0 = all the caller supplies
+};
+
+// How fine-tuning runs (quantization-aware, or plain float training). The
+// caller streams batches of `batch_size` samples for `epochs` passes; the
+// learning rate follows `schedule` over the whole run.
+struct TrainingRecipe {
+  int epochs = 1;
+  int batch_size = 32;
+  double learning_rate = 1e-4;
+  std::string optimizer = "adam";    // "adam" | "sgd"
+  double momentum = 0.9;             // sgd
+  double weight_decay = 0.0;         // decoupled (AdamW) for adam, L2 for sgd
+  std::string schedule = "cosine";   // "cosine" (to 0 over the run) | "constant"
+  int warmup_steps = 0;              // linear warm-up before the schedule
+  int max_steps = 0;                 // 0: epochs decide
+  std::string loss = "auto";         // "auto" (labels: cross-entropy, none: distillation) | "cross-entropy" | "distillation" | "mse"
+  double temperature = 1.0;          // distillation
+  std::string output;                // the graph output the loss reads; "" = the first
+  std::string weight_ranges = "learned";             // fake-quant mode for weight scales
+  std::string activation_ranges = "moving-average";  // ... and activation ranges
+  double range_momentum = 0.01;      // moving-average ranges
+  int calibration_samples = 64;      // training samples that calibrate when no calibration set is given
+  int seed = 0;                      // shuffling and (initialize "random") weight initialisation
+  std::string initialize = "keep";   // "keep" | "random" (He-uniform weights, zero biases: train from scratch)
 };
 
 struct Recipe {
@@ -63,8 +88,10 @@ struct Recipe {
   bool fold_batch_norm = true;
   bool fuse_activations = true;
   int report_samples = 4;
-  // Issue 6 adds the training settings; kept verbatim so a recipe round-trips.
-  Json training;
+  // Fine-tuning settings ("training" key): used by FineTuner
+  // (core/train/finetune.h); quantize() ignores them.
+  bool has_training = false;
+  TrainingRecipe training;
 
   bool needs_calibration() const { return mode == QuantMode::kStatic; }
   // The op types quantized when include_op_types is empty.

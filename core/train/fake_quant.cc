@@ -316,6 +316,11 @@ Status insert_fake_quant(TrainSession* session, const FakeQuantConfig& config,
     for (const Node& n : session->nodes()) found |= n.name == name;
     if (!found) return not_found("exclude_nodes: no node named '" + name + "'");
   }
+  for (const auto& name : config.weight_nodes) {
+    bool found = false;
+    for (const Node& n : session->nodes()) found |= n.name == name;
+    if (!found) return not_found("weight_nodes: no node named '" + name + "'");
+  }
   // Parameters' current values (the session may have trained already).
   auto current_value = [&](const std::string& name) -> const Tensor* {
     const TrainParameter* p = session->find_parameter(name);
@@ -326,6 +331,8 @@ Status insert_fake_quant(TrainSession* session, const FakeQuantConfig& config,
   return session->rewrite([&](std::vector<Node>& nodes, std::map<std::string, Tensor>& inits) -> Status {
     Names names(nodes, *session);
     auto selected = [&](const Node& n) {
+      if (config.explicit_selection)
+        return std::find(config.weight_nodes.begin(), config.weight_nodes.end(), n.name) != config.weight_nodes.end();
       return n.domain.empty() &&
              std::find(config.op_types.begin(), config.op_types.end(), n.op_type) != config.op_types.end() &&
              std::find(config.exclude_nodes.begin(), config.exclude_nodes.end(), n.name) == config.exclude_nodes.end();
@@ -363,10 +370,11 @@ Status insert_fake_quant(TrainSession* session, const FakeQuantConfig& config,
         const Tensor* init = current_value(v);
         if (static_cast<int>(i) == wi && init != nullptr) {
           if (init->dtype() == DType::kFloat32) weights.push_back({k, v});
-        } else if (init == nullptr && config.quantize_inputs) {
+        } else if (init == nullptr && config.quantize_inputs && !config.explicit_selection) {
           add_activation(v);
         }
       }
+      if (config.explicit_selection) continue;
       if (config.quantize_outputs && !n.outputs.empty()) {
         std::string out = n.outputs[0];
         // A lone Relu/Clip after the node: quantize its output instead.
@@ -377,6 +385,14 @@ Status insert_fake_quant(TrainSession* session, const FakeQuantConfig& config,
             out = next.outputs[0];
         }
         add_activation(out);
+      }
+    }
+
+    if (config.explicit_selection) {
+      for (const std::string& v : config.activation_values) {
+        if (!producer.count(v) && !consumers.count(v))
+          return not_found("activation_values: no value named '" + v + "' in the session");
+        add_activation(v);
       }
     }
 
@@ -489,7 +505,7 @@ Status insert_fake_quant(TrainSession* session, const FakeQuantConfig& config,
         const std::string out = names.value(v + "/quantized");
         bool first = true;
         for (size_t k : consumers[v]) {
-          if (!selected(nodes[k])) continue;
+          if (!config.explicit_selection && !selected(nodes[k])) continue;
           if (first) before[k].push_back(make_fq(v, out, v, false, config.activations, q.value(), -1, {r->second}));
           first = false;
           for (auto& in : nodes[k].inputs)

@@ -71,6 +71,14 @@ struct FakeQuantConfig {
   bool quantize_inputs = true;    // activation inputs of the selected nodes
   bool quantize_outputs = true;   // their outputs
   bool fuse_activations = true;   // quantize after a lone following Relu/Clip
+  // Explicit selection (the quantizer's plan, core/train/finetune.h): when
+  // `explicit_selection` is set, the weights of exactly `weight_nodes` and
+  // exactly the activations `activation_values` are quantized (op_types,
+  // exclude_nodes, quantize_inputs/outputs and fuse_activations are ignored);
+  // a graph input among them is quantized for every consumer.
+  bool explicit_selection = false;
+  std::vector<std::string> weight_nodes;
+  std::vector<std::string> activation_values;
 };
 
 // Inserts FakeQuantize nodes (see above). `activation_ranges` gives the

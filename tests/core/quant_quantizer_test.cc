@@ -16,6 +16,7 @@
 #include "core/quant/recipe.h"
 #include "core/runtime/session.h"
 #include "core/util/json.h"
+#include "tests/core/mnist_samples.h"
 
 #ifndef WQ_SOURCE_DIR
 #define WQ_SOURCE_DIR "."
@@ -27,10 +28,7 @@ namespace {
 bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
 
 std::unique_ptr<Model> load_model(const std::string& rel) {
-  std::ifstream f(std::string(WQ_SOURCE_DIR) + "/" + rel, std::ios::binary);
-  REQUIRE(f.good());
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto m = Model::load(std::move(bytes));
+  auto m = Model::load(mnist_samples::read_source_file(rel));
   REQUIRE_MESSAGE(m.ok(), m.status().message());
   return std::move(m).value();
 }
@@ -73,7 +71,8 @@ Result<QuantizedModel> quantize_mnist(const Model& m, const std::string& recipe_
   WQ_ASSIGN_OR_RETURN(Recipe r, parse_recipe(recipe_json));
   WQ_ASSIGN_OR_RETURN(auto q, Quantizer::create(m.graph(), r));
   for (int s = 0; s < samples && q->needs_calibration(); ++s) {
-    std::map<std::string, Tensor> feeds = {{"input", blob_image(4, uint32_t(100 + s))}};
+    // Real digits 0..31 calibrate (8 per sample); tests evaluate on digits from 64 on.
+    std::map<std::string, Tensor> feeds = {{"input", mnist_samples::images(8 * (s % 4), 8)}};
     WQ_RETURN_IF_ERROR(q->calibrate(feeds));
   }
   return q->finish();
@@ -129,8 +128,8 @@ TEST_CASE("quant/recipe: errors name the field") {
       {R"({"mode": "static", "weights": {"bits": 3}})", "recipe.weights.bits"},
       {R"({"mode": "static", "weights": {"granularity": "per-block"}})", "recipe.weights.granularity"},
       {R"({"mode": "weight-only", "weights": {"blockSize": 24}})", "recipe.weights.blockSize"},
-      {R"({"mode": "static", "activations": {"bits": 4}})", "recipe.activations.bits"},
-      {R"({"mode": "static", "activations": {"dtype": "int4"}})", "recipe.activations.dtype"},
+      {R"({"mode": "dynamic", "activations": {"bits": 4}})", "recipe.activations.bits"},
+      {R"({"mode": "static", "activations": {"dtype": "int2"}})", "recipe.activations.dtype"},
       {R"({"mode": "static", "calibration": {"method": "magic"}})", "recipe.calibration.method"},
       {R"({"mode": "static", "calibration": {"percentile": 0}})", "recipe.calibration.percentile"},
       {R"({"mode": "static", "exclude": {"nodes": "n1"}})", "recipe.exclude.nodes"},
@@ -195,7 +194,7 @@ TEST_CASE("quant/quantizer: static int8 MNIST CNN is QDQ, loads, and stays close
   // Our runtime loads the exported bytes and agrees with float.
   auto qm = Model::load(out->bytes);
   REQUIRE_MESSAGE(qm.ok(), qm.status().message());
-  std::map<std::string, Tensor> feeds = {{"input", blob_image(8, 999)}};
+  std::map<std::string, Tensor> feeds = {{"input", mnist_samples::images(64, 32)}};
   auto yf = m->run(feeds);
   auto yq = (*qm)->run(feeds);
   REQUIRE(yf.ok());
@@ -207,7 +206,7 @@ TEST_CASE("quant/quantizer: static int8 MNIST CNN is QDQ, loads, and stays close
 
 TEST_CASE("quant/quantizer: every mode produces a loadable model") {
   auto m = load_model("examples/models/mnist_cnn.onnx");
-  std::map<std::string, Tensor> feeds = {{"input", blob_image(4, 31)}};
+  std::map<std::string, Tensor> feeds = {{"input", mnist_samples::images(64, 32)}};
   auto yf = m->run(feeds);
   REQUIRE(yf.ok());
   struct Case { const char* recipe; double min_sqnr; const char* must_have; };
@@ -218,9 +217,9 @@ TEST_CASE("quant/quantizer: every mode produces a loadable model") {
       {R"({"mode": "weight-only", "weights": {"bits": 8, "granularity": "per-channel"}})", 30, "DequantizeLinear"},
       {R"({"mode": "fp16"})", 50, "Cast"},
       {R"({"mode": "static", "activations": {"dtype": "int8", "symmetric": true}})", 18, "QuantizeLinear"},
-      // Entropy calibration is left to the real-data accuracy script: on 16
-      // synthetic images its sparse 2048-bin histograms clip ReLU outputs to
-      // about half their range, as KL calibration does with too little data.
+      // Entropy calibration is left to the real-data accuracy script: on 32
+      // digits its sparse 2048-bin histograms clip ReLU outputs hard, as KL
+      // calibration does with too little data.
       {R"({"mode": "static", "weights": {"granularity": "per-tensor"}, "calibration": {"method": "percentile"}})", 20, "QuantizeLinear"},
       {R"({"mode": "static", "calibration": {"method": "moving-average"}})", 20, "QuantizeLinear"},
       {R"({"mode": "static", "calibration": {"method": "mse"}, "keepFirstLayer": true, "keepLastLayer": true})", 18, "QuantizeLinear"},

@@ -105,7 +105,8 @@ export interface Recipe {
     symmetric?: boolean;
     mseRefine?: boolean;
   };
-  activations?: { dtype?: 'uint8' | 'int8'; symmetric?: boolean };
+  /** 4-bit activations (static mode) are exported in 8-bit containers behind a Clip to the 16 levels. */
+  activations?: { dtype?: 'uint8' | 'int8' | 'uint4' | 'int4'; bits?: 8 | 4; symmetric?: boolean };
   calibration?: { method?: CalibrationMethod; percentile?: number; bins?: number; momentum?: number; maxSamples?: number };
   include?: { opTypes?: string[]; nodes?: string[] };
   exclude?: { opTypes?: string[]; nodes?: string[] };
@@ -114,7 +115,34 @@ export interface Recipe {
   foldBatchNorm?: boolean;
   fuseActivations?: boolean;
   report?: { samples?: number };
-  training?: Record<string, unknown>;
+  /** Used by finetune() (quantization-aware) and train(); quantize() ignores it. */
+  training?: TrainingRecipe;
+}
+
+export type FakeQuantMode = 'learned' | 'moving-average' | 'frozen';
+
+/** Fine-tuning settings (doc/quantization.md, "Fine-tuning"); every field optional. */
+export interface TrainingRecipe {
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  optimizer?: 'adam' | 'sgd';
+  momentum?: number;
+  weightDecay?: number;
+  schedule?: 'cosine' | 'constant';
+  warmupSteps?: number;
+  maxSteps?: number;
+  /** auto: cross-entropy with labels, distillation without. */
+  loss?: 'auto' | 'cross-entropy' | 'distillation' | 'mse';
+  temperature?: number;
+  output?: string;
+  weightRanges?: FakeQuantMode;
+  activationRanges?: FakeQuantMode;
+  rangeMomentum?: number;
+  calibrationSamples?: number;
+  seed?: number;
+  /** random: He-uniform weights, zero biases (train() from scratch). */
+  initialize?: 'keep' | 'random';
 }
 
 export type Feeds = Record<string, TensorInput>;
@@ -193,3 +221,71 @@ export declare function compare(floatModel: Model, quantModel: Model, samples: S
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
 }): Promise<Comparison>;
+
+/** A class index, class indices per row, or a float target tensor. */
+export type Label = number | ArrayLike<number> | TensorInput;
+
+export interface TrainProgress {
+  stage: 'calibrate' | 'train' | 'evaluate' | 'export' | 'report';
+  done?: number;
+  total?: number | null;
+  epoch?: number;
+  epochs?: number;
+  step?: number;
+  loss?: number;
+  accuracy?: number | null;
+  learningRate?: number;
+  samplesPerSecond?: number | null;
+  samples?: number;
+}
+
+export interface TrainOptions {
+  /** Samples (feeds with the batch dimension first), batched by the recipe's batchSize. */
+  data: Feeds[];
+  /** One per sample; omitted: the float model is the teacher (distillation). */
+  labels?: Label[];
+  /** Quantization-aware only: initialises the ranges (default: the first calibrationSamples of data). */
+  calibration?: Samples;
+  validation?: { data: Feeds[]; labels?: Label[] };
+  augment?: (batch: Feeds, info: { epoch: number; step: number; indices: number[] }) => Feeds;
+  onProgress?: (p: TrainProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface EpochStats {
+  epoch: number;
+  steps: number;
+  loss: number;
+  accuracy: number | null;
+  validation?: { loss: number; accuracy: number | null; samples: number };
+}
+
+export interface TrainingReport {
+  steps: number;
+  samples: number;
+  trainMs: number;
+  samplesPerSecond: number;
+  loss: string;
+  withLabels: boolean;
+  optimizer: string;
+  output: string;
+  quantizationAware: boolean;
+  stoppedBy?: string;
+  history: EpochStats[];
+  seconds: number;
+  validationBefore?: { loss: number; accuracy: number | null; samples: number };
+}
+
+export interface FinetuneResult extends QuantizeResult {
+  report: QuantReport & { training: TrainingReport };
+}
+
+export interface TrainResult {
+  model: Model;
+  bytes: Uint8Array;
+  report: { training: TrainingReport };
+  training: TrainingRecipe;
+}
+
+export declare function finetune(model: Model, recipe: Recipe | string, options: TrainOptions): Promise<FinetuneResult>;
+export declare function train(model: Model, training: TrainingRecipe, options: TrainOptions): Promise<TrainResult>;

@@ -346,6 +346,278 @@ export async function compare(floatModel, quantModel, samples, options = {}) {
   }
 }
 
+// ---- fine-tuning ---------------------------------------------------------------
+
+// Deterministic shuffling (mulberry32), so a recipe's seed fixes the batch order.
+function shuffledIndices(n, seed) {
+  let a = seed >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const idx = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i -= 1) {
+    const j = Math.floor(rand() * (i + 1));
+    [idx[i], idx[j]] = [idx[j], idx[i]];
+  }
+  return idx;
+}
+
+// Concatenates samples (feeds objects, each with batch dimension first) into
+// one batch, in the order of `indices`.
+function batchFeeds(data, indices, what) {
+  const first = data[indices[0]];
+  if (first == null || typeof first !== 'object')
+    throw new WebquantError('INVALID_ARGUMENT', `${what}: sample ${indices[0]} must be an object mapping input names to tensors`);
+  const out = {};
+  for (const name of Object.keys(first)) {
+    const parts = indices.map((i) => {
+      const f = data[i] && data[i][name];
+      if (f == null || !ArrayBuffer.isView(f.data) || !Array.isArray(f.shape))
+        throw new WebquantError('INVALID_ARGUMENT', `${what}: sample ${i} has no tensor '${name}' ({data, shape})`);
+      return f;
+    });
+    const tail = first[name].shape.slice(1).join('x');
+    let rows = 0;
+    let length = 0;
+    for (let k = 0; k < parts.length; k += 1) {
+      const p = parts[k];
+      if (p.shape.slice(1).join('x') !== tail || p.data.constructor !== first[name].data.constructor)
+        throw new WebquantError('INVALID_ARGUMENT',
+          `${what}: sample ${indices[k]} input '${name}' has shape [${p.shape}] (${p.data.constructor.name}) but sample ` +
+          `${indices[0]} has [${first[name].shape}] (${first[name].data.constructor.name}); samples of a batch must agree ` +
+          'in every dimension but the first');
+      rows += p.shape[0];
+      length += p.data.length;
+    }
+    const data2 = new first[name].data.constructor(length);
+    let off = 0;
+    for (const p of parts) { data2.set(p.data, off); off += p.data.length; }
+    out[name] = { data: data2, shape: [rows, ...first[name].shape.slice(1)], dtype: first[name].dtype };
+  }
+  return out;
+}
+
+// Labels of a batch: class indices (a number or an array per sample) -> int32
+// [rows]; or float targets ({data, shape} per sample) -> concatenated.
+function batchLabels(labels, indices, rows, what) {
+  if (labels == null) return null;
+  const firstLabel = labels[indices[0]];
+  if (firstLabel != null && typeof firstLabel === 'object' && ArrayBuffer.isView(firstLabel.data)) {
+    const t = batchFeeds(labels.map((l) => ({ target: l })), indices, `${what} labels`).target;
+    return normalizeFeed('labels', t);
+  }
+  const flat = [];
+  for (const i of indices) {
+    const v = labels[i];
+    if (v === undefined) throw new WebquantError('INVALID_ARGUMENT', `${what}: no label for sample ${i}`);
+    if (typeof v === 'number') flat.push(v);
+    else flat.push(...Array.from(v, Number));
+  }
+  for (let k = 0; k < flat.length; k += 1)
+    if (!Number.isInteger(flat[k]))
+      throw new WebquantError('INVALID_ARGUMENT', `${what}: label ${flat[k]} is not a class index (integer)`);
+  if (flat.length !== rows)
+    throw new WebquantError('INVALID_ARGUMENT', `${what}: ${flat.length} labels for a batch of ${rows} rows`);
+  return normalizeFeed('labels', { data: Int32Array.from(flat), shape: [flat.length] });
+}
+
+function unwrapValue(r) {
+  if (r.error) throw new WebquantError(r.error.code, r.error.message);
+  return r.value;
+}
+
+async function runTraining(model, tuner, training, options, quantizationAware) {
+  const { data, labels = null, validation = null, calibration = null, augment = null, onProgress, signal } = options;
+  const what = quantizationAware ? 'finetune' : 'train';
+  if (!Array.isArray(data) || data.length === 0)
+    throw new WebquantError('INVALID_ARGUMENT', `${what}: options.data must be a non-empty array of samples (feeds)`);
+  if (labels != null && (!Array.isArray(labels) || labels.length !== data.length))
+    throw new WebquantError('INVALID_ARGUMENT',
+      `${what}: options.labels must be an array with one entry per sample (${data.length}), got ${Array.isArray(labels) ? labels.length : typeof labels}`);
+  if (validation != null && !Array.isArray(validation.data))
+    throw new WebquantError('INVALID_ARGUMENT', `${what}: options.validation must be {data: [...], labels?: [...]}`);
+  const progress = (p) => { if (onProgress) onProgress(p); };
+
+  if (quantizationAware) {
+    const calib = calibration ?? data.slice(0, training.calibrationSamples);
+    if (!isIterable(calib))
+      throw new WebquantError('INVALID_ARGUMENT', `${what}: options.calibration must be an iterable of feeds`);
+    const total = Array.isArray(calib) ? calib.length : null;
+    let index = 0;
+    for await (const sample of calib) {
+      checkSignal(signal, 'calibration');
+      const err = tuner.calibrate(feedList(sample, `calibration sample ${index}`));
+      if (err) throw new WebquantError(err.code, err.message);
+      index += 1;
+      progress({ stage: 'calibrate', done: index, total });
+      await nextTick();
+    }
+    if (index === 0) throw new WebquantError('INVALID_ARGUMENT', `${what}: the calibration set is empty`);
+  }
+
+  const bs = training.batchSize;
+  const perEpoch = Math.ceil(data.length / bs);
+  let total = training.epochs * perEpoch;
+  if (training.maxSteps > 0) total = Math.min(total, training.maxSteps);
+  const err = tuner.setTotalSteps(total);
+  if (err) throw new WebquantError(err.code, err.message);
+  const err2 = tuner.begin(labels != null);
+  if (err2) throw new WebquantError(err2.code, err2.message);
+
+  const evaluate = async (set) => {
+    let loss = 0, correct = 0, counted = 0, rows = 0;
+    for (let first = 0; first < set.data.length; first += bs) {
+      checkSignal(signal, 'evaluation');
+      const idx = Array.from({ length: Math.min(bs, set.data.length - first) }, (_, k) => first + k);
+      const feeds = batchFeeds(set.data, idx, `${what} validation`);
+      const n = feeds[Object.keys(feeds)[0]].shape[0];
+      const l = batchLabels(set.labels ?? null, idx, n, `${what} validation`);
+      const r = unwrapValue(tuner.evaluate(feedList(feeds, `${what} validation`), l));
+      loss += r.loss * r.samples;
+      rows += r.samples;
+      if (r.correct >= 0) { correct += r.correct; counted += r.samples; }
+      await nextTick();
+    }
+    return { loss: loss / Math.max(1, rows), accuracy: counted ? correct / counted : null, samples: rows };
+  };
+
+  const history = [];
+  const start = Date.now();
+  let step = 0, samples = 0;
+  const before = validation ? await evaluate(validation) : null;
+  if (before) progress({ stage: 'evaluate', epoch: 0, ...before });
+  outer: for (let epoch = 0; epoch < training.epochs; epoch += 1) {
+    const order = shuffledIndices(data.length, training.seed + epoch);
+    let epochLoss = 0, epochCorrect = 0, epochCounted = 0, epochRows = 0;
+    for (let b = 0; b < perEpoch; b += 1) {
+      if (step >= total) break outer;
+      checkSignal(signal, what === 'train' ? 'training' : 'fine-tuning');
+      const idx = order.slice(b * bs, (b + 1) * bs);
+      let feeds = batchFeeds(data, idx, `${what} batch ${step}`);
+      if (augment) feeds = augment(feeds, { epoch, step, indices: idx });
+      const rows = feeds[Object.keys(feeds)[0]].shape[0];
+      const l = batchLabels(labels, idx, rows, `${what} batch ${step}`);
+      const r = unwrapValue(tuner.step(feedList(feeds, `${what} batch ${step}`), l));
+      step += 1;
+      samples += r.samples;
+      epochLoss += r.loss * r.samples;
+      epochRows += r.samples;
+      if (r.correct >= 0) { epochCorrect += r.correct; epochCounted += r.samples; }
+      const seconds = (Date.now() - start) / 1000;
+      progress({
+        stage: 'train', epoch: epoch + 1, epochs: training.epochs, step, done: step, total, loss: r.loss,
+        accuracy: r.correct >= 0 ? r.correct / r.samples : null, learningRate: r.learningRate,
+        samplesPerSecond: seconds > 0 ? samples / seconds : null,
+      });
+      await nextTick();
+    }
+    const entry = {
+      epoch: epoch + 1, steps: step, loss: epochLoss / Math.max(1, epochRows),
+      accuracy: epochCounted ? epochCorrect / epochCounted : null,
+    };
+    if (validation) {
+      entry.validation = await evaluate(validation);
+      progress({ stage: 'evaluate', epoch: epoch + 1, ...entry.validation });
+    }
+    history.push(entry);
+  }
+  checkSignal(signal, what === 'train' ? 'training' : 'fine-tuning');
+  progress({ stage: 'export', done: 0, total: 1 });
+  await nextTick();
+  const out = unwrap(tuner.finish());
+  progress({ stage: 'export', done: 1, total: 1 });
+  const report = JSON.parse(out.report);
+  report.training.history = history;
+  report.training.seconds = (Date.now() - start) / 1000;
+  if (before) report.training.validationBefore = before;
+  return { bytes: out.bytes, report };
+}
+
+function createTuner(m, model, recipeText, quantizationAware, what) {
+  if (!(model instanceof Model)) throw new WebquantError('INVALID_ARGUMENT', `${what}: model must be a Model`);
+  const tuner = new m.WasmFineTuner();
+  const err = tuner.create(handleOf(model), recipeText, quantizationAware);
+  if (err) {
+    tuner.delete();
+    throw new WebquantError(err.code, err.message);
+  }
+  return tuner;
+}
+
+/**
+ * Quantization-aware fine-tuning: quantizes `model` by `recipe` (static mode,
+ * with a `training` section: doc/quantization.md "Fine-tuning") with fake
+ * quantization in the training loop, so the weights and ranges adapt.
+ * options.data: array of samples (feeds, as Model.run takes, batch dimension first);
+ * options.labels: one per sample (class index, array of indices, or a {data, shape}
+ *   target); omitted: the float model is the teacher (distillation);
+ * options.calibration: feeds that initialise the ranges (default: the first
+ *   training.calibrationSamples samples of data);
+ * options.validation: {data, labels?}, evaluated before training and after each epoch;
+ * options.augment(batchFeeds, {epoch, step, indices}): returns the feeds to train on (data
+ *   augmentation; the batch is a fresh copy, it may be changed in place);
+ * options.onProgress({stage, epoch, step, total, loss, accuracy, learningRate, samplesPerSecond}),
+ * options.signal (AbortSignal).
+ * Returns {model, bytes, report, recipe}; report.training has the history. The input
+ * model is not modified.
+ */
+export async function finetune(model, recipe, options = {}) {
+  await init();
+  const m = requireModule();
+  checkSignal(options.signal, 'fine-tuning');
+  const text = typeof recipe === 'string' ? recipe : JSON.stringify(recipe ?? null);
+  const tuner = createTuner(m, model, text, true, 'finetune');
+  try {
+    const normalized = JSON.parse(tuner.recipe());
+    const { bytes, report } = await runTraining(model, tuner, normalized.training, options, true);
+    report.sizes.floatModelBytes = model.summary().modelBytes;
+    report.sizes.ratio = bytes.length / report.sizes.floatModelBytes;
+    const tuned = Model.loadSync(bytes);
+    const keep = normalized.report.samples;
+    const sample = options.validation?.data ?? options.data;
+    if (keep > 0) {
+      try {
+        report.comparison = await compare(model, tuned, sample.slice(0, keep), {
+          signal: options.signal, onProgress: (p) => options.onProgress?.({ stage: 'report', done: p.done, total: p.total }),
+        });
+      } catch (e) {
+        tuned.dispose();
+        throw e;
+      }
+    }
+    return { model: tuned, bytes, report, recipe: normalized };
+  } finally {
+    tuner.dispose();
+    tuner.delete();
+  }
+}
+
+/**
+ * Plain float training of `model` by `training` (the recipe's training section:
+ * epochs, batchSize, learningRate, optimizer, loss, seed, initialize "random" to
+ * start from fresh weights). Options as finetune() (no calibration).
+ * Returns {model, bytes, report, training}.
+ */
+export async function train(model, training, options = {}) {
+  await init();
+  const m = requireModule();
+  checkSignal(options.signal, 'training');
+  const text = JSON.stringify({ mode: 'static', training: training ?? {} });
+  const tuner = createTuner(m, model, text, false, 'train');
+  try {
+    const normalized = JSON.parse(tuner.recipe()).training;
+    const { bytes, report } = await runTraining(model, tuner, normalized, options, false);
+    return { model: Model.loadSync(bytes), bytes, report, training: normalized };
+  } finally {
+    tuner.dispose();
+    tuner.delete();
+  }
+}
+
 /** Names of every operator the runtime implements ("Conv", "com.microsoft:...", ...). */
 export function supportedOps() {
   return requireModule().supportedOps();

@@ -651,7 +651,7 @@ std::vector<std::pair<std::string, int>> Quantizer::weight_nodes() const {
 
 Result<QuantizedModel> Quantizer::finish() {
   const auto t0 = std::chrono::steady_clock::now();
-  if (recipe_.mode == QuantMode::kStatic && samples_ == 0 && overrides_.size() + param_overrides_.size() < acts_.size())
+  if (recipe_.mode == QuantMode::kStatic && samples_ == 0 && overrides_.empty() && param_overrides_.empty())
     return failed_precondition("static quantization needs calibration samples, and none were given");
 
   Graph g = graph_;

@@ -140,7 +140,7 @@ test('bad recipes and samples give errors naming the field, node or sample; the 
   const savedBefore = model.save();
   const bad = [
     [{ mode: 'static', colour: 'red' }, /recipe: unknown key "colour"/],
-    [{ mode: 'static', activations: { bits: 4 } }, /recipe\.activations\.bits/],
+    [{ mode: 'dynamic', activations: { bits: 4 } }, /recipe\.activations\.bits: 4-bit activations need mode "static"/],
     [{ mode: 'weight-only', weights: { blockSize: 128 } }, /recipe\.weights\.blockSize: 128 does not divide K = 1568/],
     [{ mode: 'static', exclude: { nodes: ['nope'] } }, /recipe\.exclude\.nodes: no node named 'nope'/],
     [{ mode: 'static', weights: { granularity: 'per-block' } }, /recipe\.weights\.granularity/],

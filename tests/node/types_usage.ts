@@ -1,8 +1,9 @@
 // Compile-only check that bindings/js/index.d.ts describes a usable API
 // (tests/node/types.test.mjs runs `tsc --noEmit` on this file).
 import {
-  init, Model, WebquantError, supportedOps, heapSize, quantize, compare, normalizeRecipe,
+  init, Model, WebquantError, supportedOps, heapSize, quantize, compare, normalizeRecipe, finetune, train,
   type ModelSummary, type TensorOutput, type Recipe, type QuantizeResult, type QuantReport, type Comparison,
+  type FinetuneResult, type TrainResult, type TrainingRecipe,
 } from '../../bindings/js/index.js';
 
 export async function example(bytes: Uint8Array): Promise<number> {
@@ -41,4 +42,20 @@ export async function quantizeExample(model: Model, samples: { input: { data: Fl
   q.model.dispose();
   return report.sizes.ratio + (report.comparison?.outputs[0].sqnrDb ?? 0) + c.samples + q.bytes.length +
     report.weights.length + stages.length + (c.accuracy?.quantized ?? 0);
+}
+
+export async function finetuneExample(model: Model, data: { input: { data: Float32Array; shape: number[] } }[]):
+    Promise<number> {
+  const recipe: Recipe = { mode: 'static', weights: { bits: 4 }, activations: { bits: 4 },
+    training: { epochs: 2, batchSize: 32, learningRate: 1e-4, weightRanges: 'learned', loss: 'auto' } };
+  const losses: number[] = [];
+  const r: FinetuneResult = await finetune(model, recipe, {
+    data, labels: data.map((_, i) => i % 10), validation: { data, labels: data.map(() => 0) },
+    onProgress: (p) => { if (p.stage === 'train' && p.loss !== undefined) losses.push(p.loss); },
+  });
+  const training: TrainingRecipe = { epochs: 1, initialize: 'random', seed: 3 };
+  const t: TrainResult = await train(model, training, { data, labels: data.map(() => 1), augment: (b) => b });
+  r.model.dispose();
+  t.model.dispose();
+  return r.report.training.history[0].loss + r.report.sizes.ratio + t.report.training.samplesPerSecond + losses.length;
 }

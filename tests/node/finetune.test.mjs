@@ -4,7 +4,8 @@
 // runs the same in webquant, onnxruntime-node and onnxruntime-web, distillation
 // without labels, float training from scratch, progress and cancellation, and
 // bad input (labels out of range, mismatched batch shapes, an op without a
-// gradient, a diverging learning rate) giving clear errors with the model untouched.
+// gradient, a diverging learning rate) giving clear errors with the model untouched;
+// and a heap that does not grow with the number of training samples.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
-import { init, Model, quantize, finetune, train, WebquantError } from '../../bindings/js/index.js';
+import { init, Model, quantize, finetune, train, heapSize, WebquantError } from '../../bindings/js/index.js';
 import { loadMnist, feedsOf, argmaxRows } from '../../examples/lib/mnist.mjs';
 import { readModel } from './helpers.mjs';
 
@@ -46,6 +47,26 @@ async function ortLogits(runtime, bytes, feeds) {
 }
 
 const W4A4 = { mode: 'static', weights: { bits: 4 }, activations: { bits: 4 }, report: { samples: 0 } };
+
+test('memory: batches are streamed, so the WASM heap does not grow with the number of samples', async () => {
+  // 256 samples first (the heap settles: Emscripten grows it in 20% steps),
+  // then 16x as many: keeping the samples (12.8 MB) would have to grow it.
+  const model = await Model.load(mnistBytes);
+  const big = await loadMnist({ split: 'train', limit: 4096 });
+  const bigData = [...feedsOf(big, 1)];
+  const bigLabels = Array.from(big.labels);
+  const recipe = { mode: 'static', weights: { bits: 4 }, report: { samples: 0 }, training: { epochs: 1, batchSize: 32 } };
+  const few = await finetune(model, recipe, { data: bigData.slice(0, 256), labels: bigLabels.slice(0, 256), calibration });
+  few.model.dispose();
+  const afterFew = heapSize();
+  const many = await finetune(model, recipe, { data: bigData, labels: bigLabels, calibration });
+  many.model.dispose();
+  const afterMany = heapSize();
+  console.log(`WASM heap after fine-tuning on 256 samples: ${afterFew} bytes; on ${bigData.length}: ${afterMany} bytes`);
+  assert.equal(many.report.training.samples, bigData.length);
+  assert.equal(afterMany, afterFew);
+  model.dispose();
+});
 
 test('W4A4 QAT with labels beats PTQ of the same recipe on held-out digits; export runs alike in ORT node and web', async () => {
   const model = await Model.load(mnistBytes);

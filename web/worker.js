@@ -4,7 +4,7 @@
 // Protocol (see lib/worker_client.js for the page's side):
 //   page -> worker  {id, type, ...args}             one request; ArrayBuffers arrive transferred
 //                   {type: 'cancel', target: id}    abort request `id` (queued or running)
-//   worker -> page  {id, type: 'progress', stage, done, total, detail?}
+//   worker -> page  {id, type: 'progress', stage, done, total, detail?}   detail: finetune()'s progress object
 //                   {id, type: 'done', result}       buffers in `result` are transferred
 //                   {id, type: 'error', error: {name, code, message}}
 // Requests run one at a time in arrival order; cancel is handled at once. Long
@@ -15,7 +15,7 @@ import * as wq from '../bindings/js/index.js';
 import { parseNpy, parseNpz, isNpy, isZip } from './lib/npy.js';
 import {
   DataError, samplesFromArrays, splitArray, parseLabelsCsv, indexLabels, pixelsToTensor, generatedSamples,
-  checkSamples, splitCalibEval, isLabelName, labelsFromArray, shapeText, concreteShape,
+  checkSamples, splitCalibEval, splitTrainValidation, isLabelName, labelsFromArray, shapeText, concreteShape,
 } from './lib/data.js';
 
 const { init, Model, WebquantError } = wq;
@@ -97,7 +97,12 @@ function disposeQuant() {
 const HANDLERS = {
   async init() {
     await init();
-    return { result: { supportedOps: wq.supportedOps(), hasQuantize: typeof wq.quantize === 'function', hasCompare: typeof wq.compare === 'function' } };
+    return {
+      result: {
+        supportedOps: wq.supportedOps(), hasQuantize: typeof wq.quantize === 'function', hasCompare: typeof wq.compare === 'function',
+        hasFinetune: typeof wq.finetune === 'function',
+      },
+    };
   },
 
   // {bytes: ArrayBuffer, name} -> {summary}
@@ -159,11 +164,12 @@ const HANDLERS = {
   },
 
   // Float (or quantized) accuracy/top-1 on the evaluation samples, without quantize():
-  // {which, calib} -> {count, accuracy, outputs}
-  async evaluate({ which = 'float', calib }, { signal, progress }) {
+  // {which, calib | validation} -> {count, accuracy, outputs}
+  async evaluate(msg, { signal, progress }) {
+    const which = msg.which ?? 'float';
     const { model } = which === 'quant' ? requireQuant() : requireFloat();
     const data = requireData();
-    const split = splitCalibEval(data.samples.length, calib ?? data.samples.length);
+    const split = splitOf(data, msg);
     let correct = 0, labelled = 0;
     const outName = model.outputs[0].name;
     for (const [k, i] of split.eval.entries()) {
@@ -180,11 +186,12 @@ const HANDLERS = {
     return { result: { count: split.eval.length, heldOut: split.heldOut, labelled, accuracy: labelled ? correct / labelled : null } };
   },
 
-  // Median latency of N runs on the first evaluation sample: {which, runs, warmup, calib}
-  async bench({ which = 'float', runs = 10, warmup = 1, calib }, { signal, progress }) {
+  // Median latency of N runs on the first evaluation sample: {which, runs, warmup, calib | validation}
+  async bench(msg, { signal, progress }) {
+    const { which = 'float', runs = 10, warmup = 1 } = msg;
     const { model } = which === 'quant' ? requireQuant() : requireFloat();
     const data = requireData();
-    const split = splitCalibEval(data.samples.length, calib ?? data.samples.length);
+    const split = splitOf(data, msg);
     const feeds = data.samples[split.eval[0]].feeds;
     const stage = `benchmark ${which === 'quant' ? 'quantized' : 'float'}`;
     for (let i = 0; i < warmup; ++i) { throwIfAborted(signal); model.run(feeds); await tick(); }
@@ -232,13 +239,63 @@ const HANDLERS = {
     };
   },
 
-  // {calib} -> compare() report on the evaluation samples
-  async compare({ calib }, { signal, progress }) {
+  // Quantization-aware fine-tuning on the loaded data (see splitTrainValidation):
+  // {recipe (static + training), validation: number held out at the end, learnFrom: 'labels' | 'float'}
+  //   -> as quantize(); progress carries finetune()'s per-step object as `detail`.
+  async finetune({ recipe, validation = 0, learnFrom = 'labels' }, { signal, progress }) {
+    if (typeof wq.finetune !== 'function') {
+      throw new WebquantError('UNSUPPORTED', 'this build of webquant has no finetune()');
+    }
+    const { model } = requireFloat();
+    const data = requireData();
+    const split = splitTrainValidation(data.samples.length, validation);
+    const train = split.train.map((i) => data.samples[i]);
+    const held = split.heldOut ? split.eval.map((i) => data.samples[i]) : [];
+    if (learnFrom === 'labels') {
+      const missing = [...train, ...held].find((s) => s.label === undefined);
+      if (missing) {
+        throw new DataError(`learning from labels needs a label for every sample; ${missing.name} has none ` +
+          '(load labelled data, or learn from the float model)');
+      }
+    } else if (learnFrom !== 'float') {
+      throw new DataError(`learnFrom: '${learnFrom}' is not 'labels' or 'float'`);
+    }
+    const options = {
+      signal,
+      data: train.map((s) => s.feeds),
+      onProgress: (p) => {
+        if (p.stage === 'evaluate') progress('validate', p.epoch, recipe.training?.epochs ?? null, p);
+        else progress(p.stage, p.done ?? 0, p.total ?? null, p);
+      },
+    };
+    if (learnFrom === 'labels') options.labels = train.map((s) => s.label);
+    if (held.length) {
+      options.validation = { data: held.map((s) => s.feeds) };
+      // A label-free run still scores held-out samples against their labels when they have them.
+      if (held.every((s) => s.label !== undefined)) options.validation.labels = held.map((s) => s.label);
+    }
+    progress('prepare', 0, null);
+    const r = await wq.finetune(model, recipe, options);
+    throwIfAborted(signal);
+    disposeQuant();
+    const bytes = r.bytes.slice();  // our copy travels to the page; the Model keeps its own
+    state.quant = { model: r.model, bytes: bytes.byteLength, report: r.report, recipe: r.recipe, summary: r.model.summary() };
+    return {
+      result: {
+        bytes: bytes.buffer, report: r.report, recipe: r.recipe, summary: state.quant.summary,
+        split: { train: train.length, validation: held.length, labelledValidation: Boolean(options.validation?.labels) },
+      },
+      transfer: [bytes.buffer],
+    };
+  },
+
+  // {calib | validation} -> compare() report on the evaluation samples
+  async compare(msg, { signal, progress }) {
     if (typeof wq.compare !== 'function') throw new WebquantError('UNSUPPORTED', 'this build of webquant has no compare() yet');
     const { model } = requireFloat();
     const quant = requireQuant();
     const data = requireData();
-    const split = splitCalibEval(data.samples.length, calib ?? data.samples.length);
+    const split = splitOf(data, msg);
     const options = { signal, onProgress: (p) => progress(p.stage ?? 'compare', p.done, p.total ?? null) };
     const evalSamples = split.eval.map((i) => data.samples[i]);
     if (evalSamples.every((s) => s.label !== undefined)) options.labels = evalSamples.map((s) => s.label);
@@ -247,11 +304,12 @@ const HANDLERS = {
   },
 
   // Float and quantized outputs that look like images (e.g. a detection map), on one evaluation sample.
-  async maps({ calib, maxSide = 1024 }) {
+  async maps(msg) {
+    const { maxSide = 1024 } = msg;
     const { model } = requireFloat();
     const quant = requireQuant();
     const data = requireData();
-    const split = splitCalibEval(data.samples.length, calib ?? data.samples.length);
+    const split = splitOf(data, msg);
     const feeds = data.samples[split.eval[0]].feeds;
     const f = model.run(feeds);
     const q = quant.model.run(feeds);
@@ -269,6 +327,15 @@ const HANDLERS = {
     return { result: { maps, sample: data.samples[split.eval[0]].name }, transfer };
   },
 };
+
+// The evaluation samples of a request: after fine-tuning, the held-out tail
+// ({validation: n}, splitTrainValidation); otherwise the samples that did not
+// calibrate ({calib: n}, splitCalibEval).
+function splitOf(data, { calib, validation }) {
+  const n = data.samples.length;
+  if (validation !== undefined && validation !== null) return splitTrainValidation(n, validation);
+  return splitCalibEval(n, calib ?? n);
+}
 
 function argmax(data) {
   let best = 0;

@@ -1,5 +1,5 @@
 // Canvas charts for the results: per-layer SQNR bars, histograms with the
-// clip range, and float/quantized output maps. Plain 2D canvas, sized for the
+// clip range, float/quantized output maps, and the fine-tuning loss curve. Plain 2D canvas, sized for the
 // device pixel ratio; every chart records what it drew in data-* attributes so
 // the browser tests can check it without reading pixels.
 
@@ -163,4 +163,84 @@ export function heatmap(canvas, data, width, height, { lo, hi, diverging = false
   }
   ctx.putImageData(img, 0, 0);
   canvas.dataset.drawn = '1';
+}
+
+/**
+ * Lines over a shared x axis (training steps), y from 0: `series` is
+ * [{label, color, points: [{x, y}], width?, dots?}]. A series with more points
+ * than pixels is drawn as one min-max stroke per pixel column, so a long run
+ * costs the same to redraw as a short one. opts: {xMax, xLabel, marks: [{x, label}]}
+ * (vertical lines, e.g. epoch ends). Records data-points (first series) and data-series.
+ */
+export function lineChart(canvas, series, opts = {}) {
+  const { ctx, w, h } = setup(canvas);
+  const pad = { l: 48, r: 10, t: 18, b: 24 };
+  const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.y));
+  const xMax = Math.max(1, opts.xMax ?? 0, ...all.map((p) => p.x));
+  const yHi = Math.max(1e-9, ...all.map((p) => p.y));
+  const step = niceStep(yHi, 4);
+  const top = Math.ceil(yHi / step) * step;
+  const x = (v) => pad.l + (v / xMax) * (w - pad.l - pad.r);
+  const y = (v) => pad.t + (h - pad.t - pad.b) * (1 - Math.min(v, top) / top);
+  ctx.strokeStyle = '#e3e7ec';
+  ctx.fillStyle = '#5f6b7a';
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'middle';
+  for (let v = 0; v <= top + 1e-12; v += step) {
+    ctx.beginPath(); ctx.moveTo(pad.l, y(v)); ctx.lineTo(w - pad.r, y(v)); ctx.stroke();
+    ctx.fillText(fmt(v), pad.l - 4, y(v));
+  }
+  ctx.textBaseline = 'alphabetic';
+  for (const m of opts.marks ?? []) {
+    ctx.strokeStyle = '#c7ced8';
+    ctx.setLineDash([3, 3]);
+    ctx.beginPath(); ctx.moveTo(x(m.x), pad.t); ctx.lineTo(x(m.x), h - pad.b); ctx.stroke();
+    ctx.setLineDash([]);
+    if (m.label) { ctx.textAlign = 'right'; ctx.fillText(m.label, x(m.x) - 3, pad.t + 10); }
+  }
+  for (const s of series) {
+    const pts = s.points.filter((p) => Number.isFinite(p.y));
+    ctx.strokeStyle = s.color;
+    ctx.fillStyle = s.color;
+    ctx.lineWidth = s.width ?? 1.5;
+    const cols = Math.max(1, Math.floor(w - pad.l - pad.r));
+    if (pts.length > 2 * cols) {
+      // Min-max per pixel column.
+      const lo = new Float64Array(cols).fill(Infinity), hi = new Float64Array(cols).fill(-Infinity);
+      for (const p of pts) {
+        const c = Math.min(cols - 1, Math.floor((p.x / xMax) * cols));
+        if (p.y < lo[c]) lo[c] = p.y;
+        if (p.y > hi[c]) hi[c] = p.y;
+      }
+      ctx.beginPath();
+      for (let c = 0; c < cols; ++c) {
+        if (lo[c] === Infinity) continue;
+        ctx.moveTo(pad.l + c + 0.5, y(lo[c]));
+        ctx.lineTo(pad.l + c + 0.5, y(hi[c]) - 0.5);
+      }
+      ctx.stroke();
+    } else if (pts.length) {
+      ctx.beginPath();
+      pts.forEach((p, i) => (i ? ctx.lineTo(x(p.x), y(p.y)) : ctx.moveTo(x(p.x), y(p.y))));
+      ctx.stroke();
+    }
+    if (s.dots) for (const p of pts) { ctx.beginPath(); ctx.arc(x(p.x), y(p.y), 3.5, 0, 2 * Math.PI); ctx.fill(); }
+  }
+  ctx.lineWidth = 1;
+  // Legend, then the x extent.
+  let lx = pad.l;
+  ctx.textAlign = 'left';
+  for (const s of series) {
+    ctx.fillStyle = s.color;
+    ctx.fillRect(lx, 5, 10, 3);
+    ctx.fillStyle = '#5f6b7a';
+    ctx.fillText(s.label, lx + 14, 11);
+    lx += 24 + ctx.measureText(s.label).width;
+  }
+  ctx.textAlign = 'right';
+  ctx.fillText(`${opts.xLabel ?? ''} ${Number.isInteger(xMax) ? xMax : fmt(xMax)}`.trim(), w - pad.r, h - 6);
+  ctx.textAlign = 'left';
+  ctx.fillText('0', pad.l, h - 6);
+  canvas.dataset.points = String(series[0]?.points.length ?? 0);
+  canvas.dataset.series = String(series.length);
 }

@@ -332,4 +332,21 @@ export function splitCalibEval(count, calib) {
   return { calib: all.filter((i) => picked.has(i)), eval: all.filter((i) => !picked.has(i)), heldOut: true };
 }
 
+/**
+ * Fine-tuning's split: the last `validation` samples are held out to measure
+ * accuracy before/after training (and for the comparison); the others train.
+ * Contiguous, not spread like splitCalibEval, because finetune() calibrates on
+ * the first samples it trains on. With no validation samples, everything
+ * trains and the comparison uses the training samples (heldOut false).
+ */
+export function splitTrainValidation(count, validation) {
+  const v = Math.max(0, Math.min(count - 1, Math.floor(validation) || 0));
+  const all = Array.from({ length: count }, (_, i) => i);
+  if (v === 0) return { train: all, eval: all, heldOut: false };
+  return { train: all.slice(0, count - v), eval: all.slice(count - v), heldOut: true };
+}
+
+/** The default number of validation samples: 20% of the data, at most 500, none below 25 samples. */
+export const defaultValidationCount = (count) => (count < 25 ? 0 : Math.min(500, Math.floor(count * 0.2)));
+
 export { shapeText };

@@ -21,6 +21,7 @@
 #include "core/quant/quantizer.h"
 #include "core/quant/recipe.h"
 #include "core/runtime/kernel.h"
+#include "core/train/finetune.h"
 
 namespace wq {
 namespace {
@@ -132,12 +133,26 @@ class WasmModel {
  public:
   // Returns null on success, an error object otherwise. A failed load leaves
   // the handle empty (a previous model, if any, is dropped first).
+  //
+  // The model is loaded run-only (core/model.h): the heap keeps the packed
+  // weights, not the bytes nor the graph. A copy of the bytes stays in
+  // JavaScript memory, outside the heap, for save(), quantize() and
+  // compare(), which parse it again (copy_graph()) for as long as they run.
   val load(const val& bytes_u8) {
     model_.reset();
+    graph_.reset();
     const size_t n = bytes_u8["length"].as<size_t>();
     std::vector<uint8_t> bytes(n);
     if (n) val(emscripten::typed_memory_view(n, bytes.data())).call<void>("set", bytes_u8);
-    auto loaded = Model::load(std::move(bytes));
+    LoadOptions options;
+    const val original = bytes_u8.call<val>("slice");  // ours: the caller may change theirs
+    options.original_bytes = [original]() -> Result<std::vector<uint8_t>> {
+      const size_t size = original["length"].as<size_t>();
+      std::vector<uint8_t> copy(size);
+      if (size) val(emscripten::typed_memory_view(size, copy.data())).call<void>("set", original);
+      return copy;
+    };
+    auto loaded = Model::load(std::move(bytes), std::move(options));
     if (!loaded.ok()) return error_value(loaded.status());
     model_ = std::move(loaded).value();
     return val::null();
@@ -232,12 +247,29 @@ class WasmModel {
     return r;
   }
 
-  void dispose() { model_.reset(); }
+  void dispose() {
+    model_.reset();
+    graph_.reset();
+  }
   const Model* model() const { return model_.get(); }
+
+  // The user's graph, for passes (quantize, compare), parsed again from the
+  // bytes kept in JavaScript. Shared while a pass holds it, so quantize() and
+  // the comparison in its report parse the float model once.
+  Result<std::shared_ptr<const Graph>> graph() const {
+    if (!model_) return not_loaded();
+    if (std::shared_ptr<const Graph> g = graph_.lock()) return g;
+    Result<Graph> g = model_->copy_graph();
+    if (!g.ok()) return g.status();
+    auto shared = std::make_shared<const Graph>(std::move(g).value());
+    graph_ = shared;
+    return shared;
+  }
 
  private:
   static Status not_loaded() { return invalid_argument("no model is loaded in this handle"); }
   std::unique_ptr<Model> model_;
+  mutable std::weak_ptr<const Graph> graph_;
 };
 
 // feeds: array of {name, dtype, shape, bytes} -> named core tensors.
@@ -255,6 +287,15 @@ val bytes_value(const std::vector<uint8_t>& bytes) {
   return val(emscripten::typed_memory_view(bytes.size(), bytes.data())).call<val>("slice");
 }
 
+// {bytes, report} of a quantized or trained model, or {error}.
+val model_result(const Result<QuantizedModel>& out) {
+  if (!out.ok()) return error_result(out.status());
+  val r = val::object();
+  r.set("bytes", bytes_value(out->bytes));
+  r.set("report", out->report.dump());
+  return r;
+}
+
 // Quantizer handle: create -> calibrate* -> finish. Every call returns null /
 // a value object, or {error}.
 class WasmQuantizer {
@@ -264,9 +305,12 @@ class WasmQuantizer {
     if (!model.model()) return error_value(invalid_argument("quantize: the model handle is empty (disposed?)"));
     auto recipe = parse_recipe(recipe_json);
     if (!recipe.ok()) return error_value(recipe.status());
-    auto q = Quantizer::create(model.model()->graph(), *recipe);
+    auto graph = model.graph();
+    if (!graph.ok()) return error_value(graph.status());
+    auto q = Quantizer::create(**graph, *recipe);
     if (!q.ok()) return error_value(q.status());
     quantizer_ = std::move(q).value();
+    graph_ = std::move(graph).value();
     return val::null();
   }
   std::string recipe() const { return quantizer_ ? recipe_to_json(quantizer_->recipe()).dump() : std::string(); }
@@ -287,31 +331,38 @@ class WasmQuantizer {
   }
   val finish() {
     if (!quantizer_) return error_result(not_created());
-    auto out = quantizer_->finish();
-    if (!out.ok()) return error_result(out.status());
-    val r = val::object();
-    r.set("bytes", bytes_value(out->bytes));
-    r.set("report", out->report.dump());
-    return r;
+    return model_result(quantizer_->finish());
   }
-  void dispose() { quantizer_.reset(); }
+  void dispose() {
+    quantizer_.reset();
+    graph_.reset();
+  }
 
  private:
   static Status not_created() { return failed_precondition("the quantizer was not created (create() failed?)"); }
   std::unique_ptr<Quantizer> quantizer_;
+  std::shared_ptr<const Graph> graph_;  // the float graph, shared with compare() while quantizing
 };
 
 class WasmComparator {
  public:
   val create(const WasmModel& float_model, const WasmModel& quant_model, bool per_node) {
     comparator_.reset();
+    graphs_[0].reset();
+    graphs_[1].reset();
     if (!float_model.model() || !quant_model.model())
       return error_value(invalid_argument("compare: a model handle is empty (disposed?)"));
     CompareOptions options;
     options.per_node = per_node;
-    auto c = Comparator::create(float_model.model()->graph(), quant_model.model()->graph(), options);
+    auto float_graph = float_model.graph();
+    if (!float_graph.ok()) return error_value(float_graph.status());
+    auto quant_graph = quant_model.graph();
+    if (!quant_graph.ok()) return error_value(quant_graph.status());
+    auto c = Comparator::create(**float_graph, **quant_graph, options);
     if (!c.ok()) return error_value(c.status());
     comparator_ = std::move(c).value();
+    graphs_[0] = std::move(float_graph).value();
+    graphs_[1] = std::move(quant_graph).value();
     return val::null();
   }
   // labels: null or an array of integers (one per row of the first output).
@@ -330,10 +381,98 @@ class WasmComparator {
     return st.ok() ? val::null() : error_value(st);
   }
   std::string report() const { return comparator_ ? comparator_->report().dump() : std::string("{}"); }
-  void dispose() { comparator_.reset(); }
+  void dispose() {
+    comparator_.reset();
+    graphs_[0].reset();
+    graphs_[1].reset();
+  }
 
  private:
   std::unique_ptr<Comparator> comparator_;
+  std::shared_ptr<const Graph> graphs_[2];  // kept while comparing, so a concurrent pass can share them
+};
+
+// Fine-tuning handle: create -> calibrate* -> step* / evaluate* -> finish.
+// quantization_aware: the recipe's static quantization with fake quantization
+// in the loop; otherwise plain float training by recipe.training.
+class WasmFineTuner {
+ public:
+  val create(const WasmModel& model, const std::string& recipe_json, bool quantization_aware) {
+    tuner_.reset();
+    if (!model.model()) return error_value(invalid_argument("finetune: the model handle is empty (disposed?)"));
+    auto recipe = parse_recipe(recipe_json);
+    if (!recipe.ok()) return error_value(recipe.status());
+    auto graph = model.graph();
+    if (!graph.ok()) return error_value(graph.status());
+    auto t = quantization_aware ? FineTuner::create(**graph, *recipe) : FineTuner::create_float(**graph, recipe->training);
+    if (!t.ok()) return error_value(t.status());
+    tuner_ = std::move(t).value();
+    recipe_ = recipe_to_json(*recipe).dump();
+    graph_ = std::move(graph).value();
+    return val::null();
+  }
+  std::string recipe() const { return recipe_; }
+  std::string output() const { return tuner_ ? tuner_->output() : std::string(); }
+  val calibrate(const val& feeds) {
+    if (!tuner_) return error_value(not_created());
+    const std::string where = "calibration sample " + std::to_string(tuner_->calibration_samples()) + ": ";
+    auto inputs = feeds_from_js(feeds);
+    if (!inputs.ok()) return error_value(inputs.status().with_context(where));
+    Status st = tuner_->calibrate(*inputs);
+    return st.ok() ? val::null() : error_value(st);
+  }
+  val set_total_steps(double steps) {
+    if (!tuner_) return error_value(not_created());
+    Status st = tuner_->set_total_steps(int64_t(steps));
+    return st.ok() ? val::null() : error_value(st);
+  }
+  val begin(bool with_labels) {
+    if (!tuner_) return error_value(not_created());
+    Status st = tuner_->begin(with_labels);
+    return st.ok() ? val::null() : error_value(st);
+  }
+  // labels: null, or a tensor {name, dtype, shape, bytes} (class indices or targets).
+  val step(const val& feeds, const val& labels) { return run(feeds, labels, false); }
+  val evaluate(const val& feeds, const val& labels) { return run(feeds, labels, true); }
+  val finish() {
+    if (!tuner_) return error_result(not_created());
+    return model_result(tuner_->finish());
+  }
+  void dispose() {
+    tuner_.reset();
+    graph_.reset();
+  }
+
+ private:
+  static Status not_created() { return failed_precondition("the fine-tuner was not created (create() failed?)"); }
+  val run(const val& feeds, const val& labels, bool eval) {
+    if (!tuner_) return error_result(not_created());
+    const std::string where = eval ? "evaluation batch: " : "batch " + std::to_string(tuner_->steps()) + ": ";
+    auto inputs = feeds_from_js(feeds);
+    if (!inputs.ok()) return error_result(inputs.status().with_context(where));
+    Tensor target;
+    const bool has_labels = !labels.isNull() && !labels.isUndefined();
+    if (has_labels) {
+      auto t = tensor_from_js(labels);
+      if (!t.ok()) return error_result(t.status().with_context(where));
+      target = std::move(t).value();
+    }
+    auto r = eval ? tuner_->evaluate(*inputs, has_labels ? &target : nullptr)
+                  : tuner_->step(*inputs, has_labels ? &target : nullptr);
+    if (!r.ok()) return error_result(r.status());
+    val o = val::object();
+    o.set("step", double(r->step));
+    o.set("loss", r->loss);
+    o.set("samples", double(r->samples));
+    o.set("correct", double(r->correct));
+    o.set("learningRate", r->learning_rate);
+    val out = val::object();
+    out.set("value", o);
+    return out;
+  }
+  std::unique_ptr<FineTuner> tuner_;
+  std::string recipe_;
+  std::shared_ptr<const Graph> graph_;
 };
 
 // The recipe with every default filled in, or {error} naming the field.
@@ -382,6 +521,18 @@ EMSCRIPTEN_BINDINGS(webquant) {
       .function("addSample", &wq::WasmComparator::add_sample)
       .function("report", &wq::WasmComparator::report)
       .function("dispose", &wq::WasmComparator::dispose);
+  emscripten::class_<wq::WasmFineTuner>("WasmFineTuner")
+      .constructor<>()
+      .function("create", &wq::WasmFineTuner::create)
+      .function("recipe", &wq::WasmFineTuner::recipe)
+      .function("output", &wq::WasmFineTuner::output)
+      .function("calibrate", &wq::WasmFineTuner::calibrate)
+      .function("setTotalSteps", &wq::WasmFineTuner::set_total_steps)
+      .function("begin", &wq::WasmFineTuner::begin)
+      .function("step", &wq::WasmFineTuner::step)
+      .function("evaluate", &wq::WasmFineTuner::evaluate)
+      .function("finish", &wq::WasmFineTuner::finish)
+      .function("dispose", &wq::WasmFineTuner::dispose);
   emscripten::function("normalizeRecipe", &wq::normalize_recipe);
   emscripten::function("supportedOps", &wq::supported_ops);
   emscripten::function("heapSize", &wq::heap_size);

@@ -1,8 +1,17 @@
 // wq::Model — the public C++ entry point for a loaded ONNX model.
 //
-// Owns the model bytes (initializers view into them where alignment allows),
-// the parsed ONNX model, the graph IR, and the execution plan (built at load,
-// so unsupported operators are reported before the first run).
+// Owns the model bytes (weights view into them; load() moves misaligned
+// payloads in place so that they can), the parsed ONNX model, the graph IR,
+// and the execution plan (built at load, so unsupported operators are
+// reported before the first run). The plan holds each weight once: fast
+// kernels pack their weights and the plan lets go of the originals.
+//
+// Run-only loading (LoadOptions::original_bytes) goes further: once the plan
+// is built, the model drops its bytes, parsed model and graph too, so between
+// runs it holds little more than the packed weights. The original bytes stay
+// with the caller (the WASM binding keeps them in JavaScript memory, outside
+// the heap) and are parsed again when graph(), proto(), copy_graph() or save()
+// need them.
 // Bindings use only this header, core/status.h and core/tensor.h.
 #pragma once
 
@@ -57,6 +66,14 @@ struct RunStats {
   double milliseconds = 0;
 };
 
+struct LoadOptions {
+  // When set, the model is run-only: load() frees its own copy of the bytes,
+  // the parsed model and the graph once the plan is built, and calls this to
+  // get the same bytes back whenever the graph is needed again. It must
+  // return exactly the bytes given to load().
+  std::function<Result<std::vector<uint8_t>>()> original_bytes;
+};
+
 class Model {
  public:
   ~Model();
@@ -67,6 +84,7 @@ class Model {
   // byte offset or field), kUnsupported (lists every node whose op/opset we do
   // not implement, by node name, in one message). Never aborts on bad bytes.
   static Result<std::unique_ptr<Model>> load(std::vector<uint8_t> bytes);
+  static Result<std::unique_ptr<Model>> load(std::vector<uint8_t> bytes, LoadOptions options);
 
   const ModelSummary& summary() const { return summary_; }
   const std::vector<ValueSummary>& inputs() const { return summary_.inputs; }
@@ -82,18 +100,39 @@ class Model {
                                             const std::vector<std::string>& output_names);
   const RunStats& last_run_stats() const { return stats_; }
 
-  // Serializes the current graph to ONNX protobuf bytes.
+  // Serializes the current graph to ONNX protobuf bytes. A run-only model
+  // parses its original bytes again for this and keeps nothing of it.
   Result<std::vector<uint8_t>> save() const;
 
-  const onnx::ModelProto& proto() const { return *proto_; }
-  const Graph& graph() const { return *graph_; }
+  // The user's graph (not the optimized one the plan runs). A run-only model
+  // parses it again on first use and keeps it from then on; if that fails
+  // (the bytes source failed, or memory ran out) these return an empty
+  // ModelProto / Graph. Passes that only need the graph for a while should
+  // prefer copy_graph(), which reports errors and keeps nothing.
+  const onnx::ModelProto& proto() const;
+  const Graph& graph() const;
+  // A graph the caller owns: a copy of graph() (initializers share storage),
+  // or for a run-only model one parsed again from the original bytes, whose
+  // storage lives as long as the copy.
+  Result<Graph> copy_graph() const;
+  // False for a run-only model until graph() or proto() brought the graph back.
+  bool holds_graph() const { return graph_ != nullptr; }
+  // Whether the bytes given to load() are still in memory: always for a
+  // model that keeps its graph; for a run-only model only while some
+  // constant still views them (see LoadOptions).
+  bool holds_model_bytes() const { return !loaded_bytes_.expired(); }
 
  private:
   Model();
+  Status restore_graph() const;  // run-only models: parse the original bytes again
+
   std::shared_ptr<const std::vector<uint8_t>> bytes_;
-  std::unique_ptr<onnx::ModelProto> proto_;
-  std::unique_ptr<Graph> graph_;
+  std::weak_ptr<const std::vector<uint8_t>> loaded_bytes_;
+  // Mutable so that a run-only model can bring its graph back on demand.
+  mutable std::unique_ptr<onnx::ModelProto> proto_;
+  mutable std::unique_ptr<Graph> graph_;
   std::unique_ptr<Session> session_;
+  std::function<Result<std::vector<uint8_t>>()> original_bytes_;  // run-only models
   ModelSummary summary_;
   RunStats stats_;
 };

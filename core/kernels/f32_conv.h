@@ -72,6 +72,7 @@ class F32ConvPlan {
   friend Result<F32ConvPlan> f32_conv_plan(const F32ConvParams&, const float*, const float*, const F32Activation&);
   friend Status f32_conv_run(const F32ConvConfig&, const F32ConvPlan&, size_t, size_t, size_t, const float*, float*,
                              F32Buffer*);
+  friend void f32_conv_unpack_weights(const F32ConvPlan&, float*, float*);
   F32ConvParams params_;
   F32Activation act_;
   F32ConvPath path_ = F32ConvPath::kIm2colGemm;
@@ -84,6 +85,12 @@ class F32ConvPlan {
 // kOutOfMemory if the packed weights cannot be allocated.
 Result<F32ConvPlan> f32_conv_plan(const F32ConvParams& params, const float* weights, const float* bias,
                                   const F32Activation& act);
+
+// Writes back the weights ([out_channels, in_channels / groups, kernel_h,
+// kernel_w]) and the out_channels biases (either nullptr to skip) the plan
+// packed, bit for bit (zeros for a plan made without bias), so a caller may
+// free its originals once the plan is made.
+void f32_conv_unpack_weights(const F32ConvPlan& plan, float* weights, float* bias);
 
 // Output height and width for an input of in_h x in_w; kInvalidArgument if the
 // (dilated) kernel does not fit in the padded input.

@@ -38,5 +38,8 @@ size_t f32_dwconv2d_chw_scratch_size(const F32Conv2dGeometry& g);
 // floats or nullptr. packed: channels * (1 + kh*kw) floats.
 void f32_pack_dwconv2d_chw_w(size_t channels, size_t kh, size_t kw, const float* weights, const float* bias,
                              float* packed);
+// The inverse (bit-exact): weights and biases, either nullptr to skip.
+void f32_unpack_dwconv2d_chw_w(size_t channels, size_t kh, size_t kw, const float* packed, float* weights,
+                               float* bias);
 
 }  // namespace wq

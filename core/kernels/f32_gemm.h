@@ -70,6 +70,11 @@ void f32_gemm_4x8__wasmsimd_splat(size_t mr, size_t nc, size_t kc, const float* 
 size_t f32_pack_gemm_w_size(size_t k, size_t n);
 void f32_pack_gemm_w(size_t k, size_t n, const float* b, size_t ldb, bool b_transposed, const float* bias,
                      float* packed);
+// The inverse: writes B (same layout arguments as the packer; nullptr to
+// skip) and, when bias is not null, the N bias floats back from a packed buffer. Bit-exact, so a
+// caller may free the original B after packing and rebuild it on demand.
+void f32_unpack_gemm_w(size_t k, size_t n, const float* packed, float* b, size_t ldb, bool b_transposed,
+                       float* bias);
 
 // ---------------------------------------------------------------------------
 // Family f32_gemm_chw
@@ -104,6 +109,9 @@ void f32_gemm_chw_4x8__wasmsimd_splat(size_t mr, size_t nc, size_t kc, const flo
 //   bias: M floats or nullptr (zero).
 size_t f32_pack_gemm_chw_w_size(size_t m, size_t k);
 void f32_pack_gemm_chw_w(size_t m, size_t k, const float* w, size_t ldw, const float* bias, float* packed);
+// The inverse (bit-exact): W (M x K, row stride ldw; nullptr to skip) and,
+// when bias is not null, the M bias floats.
+void f32_unpack_gemm_chw_w(size_t m, size_t k, const float* packed, float* w, size_t ldw, float* bias);
 
 // ---------------------------------------------------------------------------
 // The kernel table: the only place that chooses a kernel.
@@ -150,6 +158,10 @@ class F32PackedGemm {
   size_t n() const { return n_; }
   const F32Activation& activation() const { return act_; }
   const float* packed() const { return packed_.data(); }
+  // Writes back the B (K x N row-major, or N x K when b_transposed; row
+  // stride ldb) and bias (N floats), either nullptr to skip, that were packed,
+  // exactly, with alpha folded in as it was (f32_unpack_gemm_w).
+  void unpack(float* b, size_t ldb, bool b_transposed, float* bias) const;
 
  private:
   friend Result<F32PackedGemm> f32_pack_gemm(size_t, size_t, const float*, size_t, bool, const float*,

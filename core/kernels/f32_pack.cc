@@ -1,8 +1,11 @@
-// Weight packing for the f32 GEMM families (done once, when a plan is built).
+// Weight packing for the f32 GEMM families (done once, when a plan is built),
+// and its exact inverse for callers that free the original weights.
 #include <cassert>
 #include <cstdint>
 #include <cstring>
 
+#include "core/kernels/f32_conv.h"
+#include "core/kernels/f32_dwconv.h"
 #include "core/kernels/f32_gemm.h"
 
 namespace wq {
@@ -42,6 +45,36 @@ void f32_pack_gemm_w(size_t k, size_t n, const float* b, size_t ldb, bool b_tran
   }
 }
 
+void f32_unpack_gemm_w(size_t k, size_t n, const float* packed, float* b, size_t ldb, bool b_transposed,
+                       float* bias) {
+  assert(packed != nullptr || k == 0 || n == 0);
+  assert(b_transposed ? ldb >= k : ldb >= n);
+  constexpr size_t nr = kF32GemmNr;
+  for (size_t j0 = 0; j0 < n; j0 += nr) {
+    const size_t cols = n - j0 < nr ? n - j0 : nr;
+    if (bias != nullptr)
+      for (size_t j = 0; j < cols; ++j) bias[j0 + j] = packed[j];
+    packed += nr;
+    if (b == nullptr) {
+      packed += k * nr;
+      continue;
+    }
+    for (size_t kk = 0; kk < k; ++kk, packed += nr) {
+      for (size_t j = 0; j < cols; ++j) {
+        if (b_transposed) {
+          b[(j0 + j) * ldb + kk] = packed[j];
+        } else {
+          b[kk * ldb + j0 + j] = packed[j];
+        }
+      }
+    }
+  }
+}
+
+void F32PackedGemm::unpack(float* b, size_t ldb, bool b_transposed, float* bias) const {
+  f32_unpack_gemm_w(k_, n_, packed_.data(), b, ldb, b_transposed, bias);
+}
+
 size_t f32_pack_gemm_chw_w_size(size_t m, size_t k) { return panel_floats(m, kF32GemmChwMr, k); }
 
 void f32_pack_gemm_chw_w(size_t m, size_t k, const float* w, size_t ldw, const float* bias, float* packed) {
@@ -54,6 +87,51 @@ void f32_pack_gemm_chw_w(size_t m, size_t k, const float* w, size_t ldw, const f
     for (size_t kk = 0; kk < k; ++kk) {
       for (size_t i = 0; i < mr; ++i) *packed++ = i < rows ? w[(i0 + i) * ldw + kk] : 0.0f;
     }
+  }
+}
+
+void f32_unpack_gemm_chw_w(size_t m, size_t k, const float* packed, float* w, size_t ldw, float* bias) {
+  assert(packed != nullptr || k == 0 || m == 0);
+  assert(ldw >= k);
+  constexpr size_t mr = kF32GemmChwMr;
+  for (size_t i0 = 0; i0 < m; i0 += mr) {
+    const size_t rows = m - i0 < mr ? m - i0 : mr;
+    if (bias != nullptr)
+      for (size_t i = 0; i < rows; ++i) bias[i0 + i] = packed[i];
+    packed += mr;
+    if (w == nullptr) {
+      packed += k * mr;
+      continue;
+    }
+    for (size_t kk = 0; kk < k; ++kk, packed += mr) {
+      for (size_t i = 0; i < rows; ++i) w[(i0 + i) * ldw + kk] = packed[i];
+    }
+  }
+}
+
+void f32_unpack_dwconv2d_chw_w(size_t channels, size_t kh, size_t kw, const float* packed, float* weights,
+                               float* bias) {
+  const size_t taps = kh * kw;
+  for (size_t c = 0; c < channels; ++c, packed += 1 + taps) {
+    if (bias != nullptr) bias[c] = packed[0];
+    if (weights != nullptr)
+      for (size_t i = 0; i < taps; ++i) weights[c * taps + i] = packed[1 + i];
+  }
+}
+
+// Mirrors the packing in f32_conv_plan (core/kernels/f32_conv.cc).
+void f32_conv_unpack_weights(const F32ConvPlan& plan, float* weights, float* bias) {
+  const F32ConvParams& p = plan.params_;
+  if (plan.path_ == F32ConvPath::kDepthwise) {
+    f32_unpack_dwconv2d_chw_w(p.out_channels, p.kernel_h, p.kernel_w, plan.packed_.data(), weights, bias);
+    return;
+  }
+  const size_t m = p.out_channels / p.groups;
+  const size_t k = p.in_channels / p.groups * p.kernel_h * p.kernel_w;
+  const size_t group_size = f32_pack_gemm_chw_w_size(m, k);
+  for (size_t grp = 0; grp < p.groups; ++grp) {
+    f32_unpack_gemm_chw_w(m, k, plan.packed_.data() + grp * group_size, weights + grp * m * k, k,
+                          bias != nullptr ? bias + grp * m : nullptr);
   }
 }
 

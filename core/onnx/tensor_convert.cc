@@ -165,7 +165,87 @@ Result<Tensor> decode_typed(const TensorProto& p, DType dtype, Shape shape) {
   return internal_error(label(p) + ": no typed field for " + dtype_name(dtype));
 }
 
+size_t varint_size(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// Realigns the payloads of one model, recursively (see align_raw_data).
+class RawDataAligner {
+ public:
+  RawDataAligner(uint8_t* begin, size_t size) : begin_(begin), end_(begin + size) {}
+  size_t moved() const { return moved_; }
+
+  void model(onnx::ModelProto* m) {
+    graph(&m->graph);
+    for (auto& f : m->functions) {
+      for (auto& a : f.attribute_proto) attribute(&a);
+      for (auto& n : f.node) node(&n);
+    }
+    for (auto& t : m->training_info) {
+      graph(&t.initialization);
+      graph(&t.algorithm);
+    }
+  }
+
+ private:
+  void graph(onnx::GraphProto* g) {
+    for (auto& t : g->initializer) tensor(&t);
+    for (auto& t : g->sparse_initializer) sparse(&t);
+    for (auto& n : g->node) node(&n);
+  }
+  void node(onnx::NodeProto* n) {
+    for (auto& a : n->attribute) attribute(&a);
+  }
+  void attribute(onnx::AttributeProto* a) {
+    tensor(&a->t);
+    for (auto& t : a->tensors) tensor(&t);
+    sparse(&a->sparse_tensor);
+    for (auto& t : a->sparse_tensors) sparse(&t);
+    if (a->g) graph(a->g.get());
+    for (auto& g : a->graphs)
+      if (g) graph(g.get());
+  }
+  void sparse(onnx::SparseTensorProto* t) {
+    tensor(&t->values);
+    tensor(&t->indices);
+  }
+  void tensor(TensorProto* t) {
+    onnx::Bytes& raw = t->raw_data;
+    if (!t->has_raw_data || raw.size == 0 || !dtype_is_known(t->data_type)) return;
+    const DType dtype = static_cast<DType>(t->data_type);
+    if (dtype == DType::kString) return;
+    const uint8_t* data = raw.data;
+    // Only views into the parsed buffer, never anything else.
+    if (data < begin_ || data > end_ || raw.size > static_cast<size_t>(end_ - data)) return;
+    const size_t shift = reinterpret_cast<uintptr_t>(data) % view_alignment(dtype);
+    // In front of the payload: at least a one-byte tag (field 9) and the
+    // length varint, both already parsed.
+    const size_t header = 1 + varint_size(raw.size);
+    if (shift == 0 || shift > header || static_cast<size_t>(data - begin_) < shift) return;
+    uint8_t* dst = begin_ + (data - begin_) - shift;
+    std::memmove(dst, data, raw.size);
+    raw.data = dst;
+    ++moved_;
+  }
+
+  uint8_t* begin_;
+  const uint8_t* end_;
+  size_t moved_ = 0;
+};
+
 }  // namespace
+
+size_t align_raw_data(onnx::ModelProto* model, uint8_t* buffer, size_t size) {
+  if (buffer == nullptr || size == 0) return 0;
+  RawDataAligner aligner(buffer, size);
+  aligner.model(model);
+  return aligner.moved();
+}
 
 Result<Tensor> tensor_from_proto(const TensorProto& p) {
   if (p.data_location == 1) {

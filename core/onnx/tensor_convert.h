@@ -29,6 +29,16 @@ Result<Tensor> tensor_from_proto(const onnx::TensorProto& proto);
 // two per byte with the first element in the low nibble).
 onnx::TensorProto tensor_to_proto(const Tensor& tensor, const std::string& name);
 
+// Moves every raw_data payload of `model` that is misaligned for its element
+// type (which tensor_from_proto would have to copy) down to the nearest
+// aligned address inside `buffer`, the bytes parse_model read the model
+// from, and repoints its view. The move only overwrites the field's own tag
+// and length bytes, which the parser has read and nothing reads again; a
+// payload with too few of them in front stays where it is (and is copied
+// later). Call it once, right after parse_model, and only on a buffer no
+// one will parse again. Returns the number of payloads moved.
+size_t align_raw_data(onnx::ModelProto* model, uint8_t* buffer, size_t size);
+
 // Reads a serialized TensorProto file (the input_N.pb / output_N.pb files of
 // the ONNX backend tests) and converts it; errors name the path.
 Result<Tensor> read_tensor_pb(const std::string& path);

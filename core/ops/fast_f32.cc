@@ -23,6 +23,14 @@
 //           constant batched/1-D B): both float32, numpy broadcasting,
 //           f32_gemm_run_unpacked per batch matrix.
 //
+// Weights are held once: each fast kernel owns the constants it packed
+// (OpKernel::owns_constant_input), so the session frees the originals, and
+// rebuilds them bit for bit from the packed copy when they are needed again
+// (the reference fallback, or a run that asks for the constant by name).
+// Conv with SAME_* pads keeps its weights (it re-plans per input size), and
+// Gemm keeps an input that alpha or beta scaled, since the packed copy no
+// longer holds it exactly.
+//
 // Activations are not fused here (bias only): fusing across nodes is a graph
 // pass. Kernels keep their scratch between runs, so one kernel must not run
 // twice at the same time (the session runs nodes one after another).
@@ -71,13 +79,56 @@ class FastF32Kernel : public NodeKernel {
       : NodeKernel(init), reference_(std::move(reference)) {}
 
  protected:
-  Status run_reference(KernelContext& ctx) { return reference_->run(ctx); }
+  // Inputs this kernel planned for go to the reference kernel unchanged,
+  // except constants the runtime released to us: the reference gets them
+  // rebuilt from the packed copy.
+  Status run_reference(KernelContext& ctx) const;
   // A kernel-library status with this node's context in front.
   Status prefixed(const Status& s) const { return s.ok() ? s : Status(s.code(), where() + s.message()); }
 
  private:
   std::unique_ptr<OpKernel> reference_;
 };
+
+namespace {
+
+// Forwards to the session's context, with some inputs replaced.
+class RestoredInputsContext final : public KernelContext {
+ public:
+  RestoredInputsContext(KernelContext& ctx, std::vector<Tensor> restored)
+      : ctx_(ctx), restored_(std::move(restored)) {}
+  size_t num_inputs() const override { return ctx_.num_inputs(); }
+  const Tensor* input(size_t i) const override {
+    return i < restored_.size() && restored_[i].defined() ? &restored_[i] : ctx_.input(i);
+  }
+  size_t num_outputs() const override { return ctx_.num_outputs(); }
+  bool has_output(size_t i) const override { return ctx_.has_output(i); }
+  Result<Tensor*> allocate_output(size_t i, DType dtype, const Shape& shape) override {
+    return ctx_.allocate_output(i, dtype, shape);
+  }
+  void set_output(size_t i, Tensor t) override { ctx_.set_output(i, std::move(t)); }
+  bool cancelled() const override { return ctx_.cancelled(); }
+
+ private:
+  KernelContext& ctx_;
+  std::vector<Tensor> restored_;
+};
+
+}  // namespace
+
+Status FastF32Kernel::run_reference(KernelContext& ctx) const {
+  std::vector<Tensor> restored;
+  for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+    const Tensor* t = ctx.input(i);
+    if (!owns_constant_input(i) || (t != nullptr && t->defined())) continue;
+    WQ_ASSIGN_OR_RETURN(Tensor original, restore_constant_input(i));
+    restored.resize(i + 1);
+    restored[i] = std::move(original);
+  }
+  if (restored.empty()) return reference_->run(ctx);
+  RestoredInputsContext with_originals(ctx, std::move(restored));
+  return reference_->run(with_originals);
+}
 
 bool is_fast_f32_kernel(const OpKernel& kernel) { return dynamic_cast<const FastF32Kernel*>(&kernel) != nullptr; }
 
@@ -112,9 +163,23 @@ class FastConvKernel : public FastF32Kernel {
     }
     WQ_RETURN_IF_ERROR(make_plan());
     // The plan owns packed weights; the originals are no longer needed.
+    weight_shape_ = weights_.shape();
+    has_bias_ = bias_.has_value();
     weights_ = Tensor();
     bias_.reset();
+    static_plan_ = true;
     return Status::Ok();
+  }
+
+  bool owns_constant_input(size_t i) const override { return static_plan_ && (i == 1 || (i == 2 && has_bias_)); }
+
+  Result<Tensor> restore_constant_input(size_t i) const override {
+    if (!owns_constant_input(i) || !plan_) return OpKernel::restore_constant_input(i);
+    const Shape shape = i == 1 ? weight_shape_ : Shape{static_cast<int64_t>(params_.out_channels)};
+    WQ_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(DType::kFloat32, shape));
+    f32_conv_unpack_weights(*plan_, i == 1 ? t.mutable_data<float>() : nullptr,
+                            i == 2 ? t.mutable_data<float>() : nullptr);
+    return t;
   }
 
   Status run(KernelContext& ctx) override {
@@ -173,6 +238,9 @@ class FastConvKernel : public FastF32Kernel {
   Tensor weights_;  // kept only while the pads depend on the input size
   std::optional<Tensor> bias_;
   std::optional<F32ConvPlan> plan_;
+  bool static_plan_ = false;  // planned once: the plan holds the only copy of W and B
+  Shape weight_shape_;
+  bool has_bias_ = false;
   F32Buffer scratch_;
 };
 
@@ -228,10 +296,43 @@ Factory make_fast_conv(const KernelInit& init) {
 // ---------------------------------------------------------------------------
 // Gemm
 
+// What a packed Gemm can give back exactly: B when alpha is 1, C when beta
+// is 1 (then the packed bias is C broadcast along the row).
+struct GemmOriginals {
+  bool b = false;
+  Shape b_shape;
+  bool b_transposed = false;
+  bool c = false;
+  Shape c_shape;
+};
+
 class FastGemmKernel : public FastF32Kernel {
  public:
-  FastGemmKernel(const KernelInit& init, std::unique_ptr<OpKernel> reference, F32PackedGemm packed, bool trans_a)
-      : FastF32Kernel(init, std::move(reference)), packed_(std::move(packed)), trans_a_(trans_a) {}
+  FastGemmKernel(const KernelInit& init, std::unique_ptr<OpKernel> reference, F32PackedGemm packed, bool trans_a,
+                 GemmOriginals originals)
+      : FastF32Kernel(init, std::move(reference)),
+        packed_(std::move(packed)),
+        trans_a_(trans_a),
+        originals_(std::move(originals)) {}
+
+  bool owns_constant_input(size_t i) const override { return (i == 1 && originals_.b) || (i == 2 && originals_.c); }
+
+  Result<Tensor> restore_constant_input(size_t i) const override {
+    if (!owns_constant_input(i)) return OpKernel::restore_constant_input(i);
+    if (i == 1) {
+      WQ_ASSIGN_OR_RETURN(Tensor b, Tensor::allocate(DType::kFloat32, originals_.b_shape));
+      packed_.unpack(b.mutable_data<float>(), static_cast<size_t>(originals_.b_shape[1]), originals_.b_transposed,
+                     nullptr);
+      return b;
+    }
+    std::vector<float> bias(packed_.n());
+    packed_.unpack(nullptr, originals_.b_transposed ? packed_.k() : packed_.n(), originals_.b_transposed,
+                   bias.data());
+    WQ_ASSIGN_OR_RETURN(Tensor c, Tensor::allocate(DType::kFloat32, originals_.c_shape));
+    // C is [N], [1, N] or one element broadcast to all N.
+    std::copy(bias.begin(), bias.begin() + c.numel(), c.mutable_data<float>());
+    return c;
+  }
 
   Status run(KernelContext& ctx) override {
     const Tensor* a = ctx.input(0);
@@ -257,6 +358,7 @@ class FastGemmKernel : public FastF32Kernel {
  private:
   F32PackedGemm packed_;
   bool trans_a_;
+  GemmOriginals originals_;
   F32Buffer a_t_;
 };
 
@@ -270,6 +372,10 @@ Factory make_fast_gemm(const KernelInit& init) {
   if (!is_f32(b) || b->rank() != 2 || b->numel() == 0) return Factory(std::move(reference));
   const size_t k = static_cast<size_t>(trans_b ? b->dim(1) : b->dim(0));
   const size_t n = static_cast<size_t>(trans_b ? b->dim(0) : b->dim(1));
+  GemmOriginals originals;
+  originals.b = alpha == 1.0f;
+  originals.b_shape = b->shape();
+  originals.b_transposed = trans_b != 0;
   std::vector<float> bias;
   if (init.has_input(2)) {
     const Tensor* c = init.constant_input(2);
@@ -281,8 +387,11 @@ Factory make_fast_gemm(const KernelInit& init) {
     if (beta != 0.0f) {
       bias.resize(n);
       const float* pc = c->data<float>();
-      for (size_t j = 0; j < n; ++j) bias[j] = beta * pc[one ? 0 : j];
+      // beta == 1 copies C as it is (even a signalling NaN), so it can be restored.
+      for (size_t j = 0; j < n; ++j) bias[j] = beta == 1.0f ? pc[one ? 0 : j] : beta * pc[one ? 0 : j];
     }
+    originals.c = beta == 1.0f;
+    originals.c_shape = c->shape();
   }
   const float* pb = b->data<float>();
   std::vector<float> scaled;
@@ -294,8 +403,8 @@ Factory make_fast_gemm(const KernelInit& init) {
   Result<F32PackedGemm> packed = f32_pack_gemm(k, n, pb, static_cast<size_t>(b->dim(1)), trans_b != 0,
                                                bias.empty() ? nullptr : bias.data(), F32Activation::none());
   if (!packed.ok()) return Status(packed.status().code(), init.context() + packed.status().message());
-  return std::unique_ptr<OpKernel>(
-      new FastGemmKernel(init, std::move(reference), std::move(packed).value(), trans_a != 0));
+  return std::unique_ptr<OpKernel>(new FastGemmKernel(init, std::move(reference), std::move(packed).value(),
+                                                      trans_a != 0, std::move(originals)));
 }
 
 // ---------------------------------------------------------------------------
@@ -306,6 +415,16 @@ class FastMatMulPackedKernel : public FastF32Kernel {
  public:
   FastMatMulPackedKernel(const KernelInit& init, std::unique_ptr<OpKernel> reference, F32PackedGemm packed)
       : FastF32Kernel(init, std::move(reference)), packed_(std::move(packed)) {}
+
+  bool owns_constant_input(size_t i) const override { return i == 1; }
+
+  Result<Tensor> restore_constant_input(size_t i) const override {
+    if (i != 1) return OpKernel::restore_constant_input(i);
+    const int64_t k = static_cast<int64_t>(packed_.k()), n = static_cast<int64_t>(packed_.n());
+    WQ_ASSIGN_OR_RETURN(Tensor b, Tensor::allocate(DType::kFloat32, {k, n}));
+    packed_.unpack(b.mutable_data<float>(), packed_.n(), false, nullptr);
+    return b;
+  }
 
   Status run(KernelContext& ctx) override {
     const Tensor* a = ctx.input(0);

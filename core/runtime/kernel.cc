@@ -4,6 +4,10 @@
 
 namespace wq {
 
+Result<Tensor> OpKernel::restore_constant_input(size_t i) const {
+  return internal_error("constant input " + std::to_string(i) + " was released by a kernel that cannot restore it");
+}
+
 void OpRegistry::add(const std::string& domain, const std::string& op_type, int min_opset, int max_opset,
                      KernelFactory factory) {
   entries_.push_back(Entry{domain, op_type, min_opset, max_opset, std::move(factory)});

@@ -77,6 +77,20 @@ class OpKernel {
  public:
   virtual ~OpKernel() = default;
   virtual Status run(KernelContext& ctx) = 0;
+
+  // Weight ownership. A kernel that packed constant input i into storage of
+  // its own, never reads it through KernelContext::input(i) and can give it
+  // back exactly says so here; when every reader of a constant owns it, the
+  // runtime frees the original, so the weight is held once (packed) instead
+  // of twice. restore_constant_input(i) then rebuilds the original, bit for
+  // bit, for the rare caller that still wants it (a run that asks for the
+  // value by name, a fallback to a reference kernel); it is only called where
+  // owns_constant_input(i) is true.
+  virtual bool owns_constant_input(size_t i) const {
+    (void)i;
+    return false;
+  }
+  virtual Result<Tensor> restore_constant_input(size_t i) const;
 };
 
 using KernelFactory = std::function<Result<std::unique_ptr<OpKernel>>(const KernelInit& init)>;

@@ -191,6 +191,50 @@ Session::Session() = default;
 Session::~Session() = default;
 size_t Session::num_steps() const { return steps_.size(); }
 
+bool Session::is_constant(int slot) const { return constants_[slot].defined() || released_to_[slot].first >= 0; }
+
+Result<Tensor> Session::constant_value(int slot) const {
+  const std::pair<int, int> at = released_to_[slot];
+  if (at.first < 0) return constants_[slot];
+  const Step& step = steps_[at.first];
+  Result<Tensor> t = step.kernel->restore_constant_input(static_cast<size_t>(at.second));
+  if (!t.ok()) return add_context(t.status(), step.context + "restoring constant '" + slot_names_[slot] + "': ");
+  return t;
+}
+
+int64_t Session::constant_bytes() const {
+  int64_t total = 0;
+  for (const Tensor& t : constants_)
+    if (t.defined()) total += static_cast<int64_t>(t.nbytes());
+  return total;
+}
+
+int64_t Session::borrowed_constant_bytes() const {
+  int64_t total = 0;
+  for (const Tensor& t : constants_)
+    if (t.defined() && !t.writable()) total += static_cast<int64_t>(t.nbytes());
+  return total;
+}
+
+std::vector<std::string> Session::released_constants() const {
+  std::vector<std::string> names;
+  for (size_t slot = 0; slot < released_to_.size(); ++slot)
+    if (released_to_[slot].first >= 0) names.push_back(slot_names_[slot]);
+  return names;
+}
+
+Status Session::own_constants() {
+  for (size_t slot = 0; slot < constants_.size(); ++slot) {
+    Tensor& t = constants_[slot];
+    if (!t.defined() || t.writable()) continue;
+    Result<Tensor> copy = t.clone();
+    if (!copy.ok()) return copy.status().with_context("constant '" + slot_names_[slot] + "': ");
+    // Assigned in place: steps point at this Tensor.
+    t = std::move(copy).value();
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Session>> Session::create(const Graph& graph, const OpRegistry& registry) {
   std::unique_ptr<Session> s(new Session());
   std::vector<std::string> unsupported_nodes;
@@ -358,6 +402,29 @@ Result<std::unique_ptr<Session>> Session::create(const Graph& graph, const OpReg
     s->steps_[release_at].release_after.push_back(static_cast<int>(slot));
   }
 
+  // Constants every reader packed for itself are released: the kernels hold
+  // the only copy from now on. Graph outputs stay (a run returns them).
+  s->released_to_.assign(num_slots, {-1, -1});
+  std::vector<int> readers(num_slots, 0), owners(num_slots, 0);
+  std::vector<std::pair<int, int>> owner(num_slots, {-1, -1});
+  for (size_t k = 0; k < s->steps_.size(); ++k) {
+    const Step& st = s->steps_[k];
+    for (size_t i = 0; i < st.input_slots.size(); ++i) {
+      const int slot = st.input_slots[i];
+      if (slot < 0 || st.const_inputs[i] == nullptr) continue;
+      ++readers[slot];
+      if (st.kernel->owns_constant_input(i)) {
+        ++owners[slot];
+        owner[slot] = {static_cast<int>(k), static_cast<int>(i)};
+      }
+    }
+  }
+  for (size_t slot = 0; slot < num_slots; ++slot) {
+    if (readers[slot] == 0 || owners[slot] != readers[slot] || is_graph_output[slot]) continue;
+    s->constants_[slot] = Tensor();
+    s->released_to_[slot] = owner[slot];
+  }
+
   s->graph_output_needed_.assign(s->steps_.size(), 0);
   std::vector<char> wanted(num_slots, 0);
   for (int slot : s->graph_output_slots_) wanted[slot] = 1;
@@ -508,7 +575,7 @@ Status Session::validate_feeds(const std::map<std::string, Tensor>& feeds, std::
     if (known) continue;
     std::string msg = "unknown input '" + kv.first + "'";
     auto it = slot_of_.find(kv.first);
-    if (it != slot_of_.end() && constants_[it->second].defined()) msg += " (it is a constant of the model)";
+    if (it != slot_of_.end() && is_constant(it->second)) msg += " (it is a constant of the model)";
     msg += "; the model's inputs are:";
     for (size_t i = 0; i < inputs_.size(); ++i) msg += (i ? ", '" : " '") + inputs_[i].name + "'";
     if (inputs_.empty()) msg += " none";
@@ -639,6 +706,10 @@ Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, T
   std::map<std::string, Tensor> result;
   for (size_t i = 0; i < names.size(); ++i) {
     const int slot = out_slots[i];
+    if (released_to_[slot].first >= 0) {
+      WQ_ASSIGN_OR_RETURN(result[names[i]], constant_value(slot));
+      continue;
+    }
     const Tensor& v = constants_[slot].defined() ? constants_[slot] : values[slot];
     if (!v.defined()) return internal_error("output '" + names[i] + "' was not computed");
     result[names[i]] = v;

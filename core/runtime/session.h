@@ -9,8 +9,14 @@
 //
 // Ownership: a Session copies what it needs from the Graph (initializers are
 // shared read-only views), so the Graph may be changed or destroyed after
-// create(). Graph inputs and constants are handed to kernels as const
-// Tensor*; kernels never write them. Run outputs may share storage with
+// create(). A constant that every kernel reading it has packed into storage
+// of its own (OpKernel::owns_constant_input) is released once the plan is
+// built, so a weight is held once, packed, not also as the original; asking
+// a run for it by name rebuilds it from the packed copy. Constants that still
+// view memory the session does not own (the model bytes) can be copied with
+// own_constants(), which lets the owner of those bytes free them. Graph
+// inputs and constants are handed to kernels as const Tensor*; kernels never
+// write them. Run outputs may share storage with
 // feeds or constants (Identity, Reshape), so treat them as read-only unless
 // writable() says otherwise.
 #pragma once
@@ -22,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/model.h"  // RunStats, ValueSummary
@@ -67,6 +74,18 @@ class Session {
   const std::vector<std::string>& output_names() const { return output_names_; }
   size_t num_steps() const;  // kernels to run (Constant nodes are folded away)
 
+  // Memory held between runs by the session's constants (packed weights held
+  // by kernels are not counted). borrowed: of those, the bytes that view
+  // storage the session does not own.
+  int64_t constant_bytes() const;
+  int64_t borrowed_constant_bytes() const;
+  // Names of the constants released to the kernels that packed them, in slot order.
+  std::vector<std::string> released_constants() const;
+  // Copies every borrowed constant into a buffer of its own, so the storage
+  // it viewed (the model bytes) can be freed. kOutOfMemory leaves the
+  // constants that were not copied yet as they were.
+  Status own_constants();
+
  private:
   struct Step;
   class Init;
@@ -74,11 +93,15 @@ class Session {
   Session();
 
   Status validate_feeds(const std::map<std::string, Tensor>& feeds, std::vector<Tensor>* values) const;
+  bool is_constant(int slot) const;
+  Result<Tensor> constant_value(int slot) const;  // rebuilds a released constant
 
   std::vector<Step> steps_;
   std::unordered_map<std::string, int> slot_of_;  // value name -> slot, used per run only for feeds/outputs
   std::vector<std::string> slot_names_;
-  std::vector<Tensor> constants_;           // by slot; defined only for constant slots
+  std::vector<Tensor> constants_;           // by slot; defined only for constant slots still held
+  // By slot: the (step, input) whose kernel holds a released constant; {-1, -1} otherwise.
+  std::vector<std::pair<int, int>> released_to_;
   std::vector<int> input_slots_;            // parallel to inputs_
   std::vector<ValueSummary> inputs_;
   std::vector<std::string> output_names_;   // graph outputs

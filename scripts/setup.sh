@@ -13,6 +13,13 @@ command -v emcc >/dev/null || need+=(emscripten)
 [ -f /usr/include/doctest/doctest.h ] || need+=(doctest-dev)
 [ -f /usr/include/simde/wasm/simd128.h ] || need+=(libsimde-dev)
 [ -d /usr/share/libonnx-testdata/data/node ] || need+=(libonnx-testdata)
+# XNNPACK: native oracle and speed reference for the int8 kernels (x86-64 / arm64 only).
+case "$(dpkg --print-architecture 2>/dev/null)" in
+  amd64|arm64)
+    [ -f /usr/include/xnnpack.h ] || need+=(libxnnpack-dev)
+    [ -f /usr/include/pthreadpool.h ] || need+=(libpthreadpool-dev)
+    ;;
+esac
 [ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -99,7 +99,7 @@ Result<QConv> QConv::create(const QConvShape& s, const void* w, bool w_signed, c
   c.oh_ = qconv_out_dim(s.h, s.kh, s.stride_h, s.dilation_h, s.pad_top, s.pad_bottom);
   c.ow_ = qconv_out_dim(s.w, s.kw, s.stride_w, s.dilation_w, s.pad_left, s.pad_right);
   if (c.oh_ == 0 || c.ow_ == 0) return invalid_argument("QConv: the kernel does not fit the padded input");
-  const size_t cin_g = s.c_in / s.groups, cout_g = s.c_out / s.groups;
+  const size_t cin_g = s.c_in / s.groups;
   const size_t taps = s.kh * s.kw;
   c.depthwise_ = s.groups == s.c_in && s.groups == s.c_out;
   if (c.depthwise_) {

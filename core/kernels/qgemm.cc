@@ -244,20 +244,80 @@ namespace {
 
 // Columns per N block: the block's packed weights should stay in a ~192 KB
 // share of L2 while every 4-row tile of A streams over them.
-size_t n_block(const QGemmPackedW& w) {
+size_t n_block(size_t panel_bytes) {
   constexpr size_t kL2Share = 192 * 1024;
-  const size_t panels = std::max<size_t>(1, kL2Share / w.panel_bytes());
+  const size_t panels = std::max<size_t>(1, kL2Share / panel_bytes);
   return panels * kQGemmNr;
 }
 
+// From this many rows on, int8-packed weights are widened to int16 one N block
+// at a time (into a block-sized scratch that stays in L2) and the _w16 kernels
+// run on the copy. The w16 kernel issues 16 instead of 18 vector operations per
+// 64 MACs (no i16x8.load8x8_s); the copy costs ~0.07 ms per 768x3072 weights
+// under V8 (memory-bound) plus the w16 kernel's doubled weight traffic. Measured
+// on 768x3072 (GMAC/s, w8 kernel -> widened): M = 16 42.0 -> 39.8, M = 24 41.5
+// -> 40.9, M = 32 41.5 -> 42.4, M = 64 41.5 -> 44.5; M = 128 (q8_kernels_bench)
+// 42.8 -> 46.7-48.0.
+constexpr size_t kQGemmWidenMinRows = 32;
+// Beyond this K a widened panel (16 bytes per k pair) would be too large to be
+// worth it, and its size could overflow a 32-bit size_t.
+constexpr size_t kQGemmWidenMaxKc2 = size_t(1) << 20;
+
+// int8 panels [bias | kc2/2 x 8 x 2 int8] -> the same panels with int16 weights.
+void widen_panels_w8_to_w16(const uint8_t* src, size_t panels, size_t kc2, uint8_t* dst) {
+  const size_t weights = kc2 * kQGemmNr;  // per panel, a multiple of 16
+  for (size_t p = 0; p < panels; ++p) {
+    std::memcpy(dst, src, 32);
+    const int8_t* s8 = reinterpret_cast<const int8_t*>(src + 32);
+    int16_t* d16 = reinterpret_cast<int16_t*>(dst + 32);
+    for (size_t i = 0; i < weights; i += 16) {
+      wasm_v128_store(d16 + i, wasm_i16x8_load8x8(s8 + i));
+      wasm_v128_store(d16 + i + 8, wasm_i16x8_load8x8(s8 + i + 8));
+    }
+    src += 32 + weights;
+    dst += 32 + 2 * weights;
+  }
+}
+
+// The widening scratch, kept per thread across calls: a fresh ~200 KB block per
+// call made glibc hand the top of the heap back to the OS after every call and
+// fault it in again (native 128x768x768: 1.9 -> 2.7 ms). Holds one N block of
+// int16 panels (about 192 KB; one panel when a panel alone is larger).
+uint8_t* widen_scratch(size_t bytes) {
+  thread_local std::unique_ptr<uint8_t[]> buf;
+  thread_local size_t capacity = 0;
+  if (capacity < bytes) {
+    buf.reset(new (std::nothrow) uint8_t[bytes]);
+    capacity = buf ? bytes : 0;
+  }
+  return buf.get();
+}
+
+// Runs call(cfg, m0, mr, n0, nc, panels) over 4-row tiles of N blocks, where
+// `panels` points at the packed (or widened) panels of columns [n0, n0 + nc).
 template <class Call>
 void drive(const QGemmPackedW& w, size_t m, Call&& call) {
-  const size_t n = w.n(), nb = n_block(w);
+  const size_t n = w.n(), kc2 = w.kc2();
+  bool widen = w.format() == QGemmWeightFormat::kInt8 && m >= kQGemmWidenMinRows && kc2 <= kQGemmWidenMaxKc2;
+  const size_t panel16_bytes = 32 + kc2 * kQGemmNr * 2;
+  const size_t nb = n_block(widen ? panel16_bytes : w.panel_bytes());
+  uint8_t* scratch = nullptr;
+  if (widen) {
+    // 16 bytes of slack, like the packed weights; without memory, run the w8 kernels.
+    scratch = widen_scratch((nb / kQGemmNr) * panel16_bytes + 16);
+    widen = scratch != nullptr;
+  }
+  const QGemmConfig& cfg = qgemm_config(widen ? QGemmWeightFormat::kInt16 : w.format());
   for (size_t n0 = 0; n0 < n; n0 += nb) {
     const size_t nc = std::min(nb, n - n0);
+    const void* panels = w.panel(n0);
+    if (widen) {
+      widen_panels_w8_to_w16(static_cast<const uint8_t*>(panels), (nc + kQGemmNr - 1) / kQGemmNr, kc2, scratch);
+      panels = scratch;
+    }
     for (size_t m0 = 0; m0 < m; m0 += kQGemmMr) {
       const size_t mr = std::min(kQGemmMr, m - m0);
-      call(m0, mr, n0, nc);
+      call(cfg, m0, mr, n0, nc, panels);
     }
   }
 }
@@ -266,9 +326,8 @@ void drive(const QGemmPackedW& w, size_t m, Call&& call) {
 
 void qgemm_requant_a16(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m,
                        const QGemmRequantParams& p, void* y, size_t ldy) {
-  const QGemmConfig& cfg = qgemm_config(w.format());
   uint8_t* yb = static_cast<uint8_t*>(y);
-  drive(w, m, [&](size_t m0, size_t mr, size_t n0, size_t nc) {
+  drive(w, m, [&](const QGemmConfig& cfg, size_t m0, size_t mr, size_t n0, size_t nc, const void* panels) {
     QGemmRequantParams pp = p;
     if (p.scale_per_row) {
       pp.scale = p.scale + m0;
@@ -276,33 +335,34 @@ void qgemm_requant_a16(const QGemmPackedW& w, const int16_t* a16, size_t a_strid
     } else {
       pp.scale = p.scale + n0;
     }
-    cfg.requant[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, w.panel(n0), yb + m0 * ldy + n0, ldy, &pp);
+    cfg.requant[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, panels, yb + m0 * ldy + n0, ldy, &pp);
   });
 }
 
 void qgemm_f32_a16(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m, const QGemmF32Params& p,
                    float* y, size_t ldy) {
-  const QGemmConfig& cfg = qgemm_config(w.format());
-  drive(w, m, [&](size_t m0, size_t mr, size_t n0, size_t nc) {
+  drive(w, m, [&](const QGemmConfig& cfg, size_t m0, size_t mr, size_t n0, size_t nc, const void* panels) {
     QGemmF32Params pp;
     pp.a_scale = p.a_scale + m0;
     pp.w_scale = p.w_scale + n0;
     pp.bias = p.bias ? p.bias + n0 : nullptr;
-    cfg.f32[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, w.panel(n0), y + m0 * ldy + n0, ldy, &pp);
+    cfg.f32[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, panels, y + m0 * ldy + n0, ldy, &pp);
   });
 }
 
 void qgemm_s32_a16(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m, int32_t* y, size_t ldy) {
-  const QGemmConfig& cfg = qgemm_config(w.format());
-  drive(w, m, [&](size_t m0, size_t mr, size_t n0, size_t nc) {
-    cfg.s32[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, w.panel(n0), y + m0 * ldy + n0, ldy, nullptr);
+  drive(w, m, [&](const QGemmConfig& cfg, size_t m0, size_t mr, size_t n0, size_t nc, const void* panels) {
+    cfg.s32[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, panels, y + m0 * ldy + n0, ldy, nullptr);
   });
 }
 
-namespace {
+// Each chunk re-widens int8 weights (drive()), so chunks are large: 168 rows at
+// K = 3072 (256 KB chunks, 40 rows, cost 2% on 128x3072x768).
+size_t qgemm_a16_chunk_rows(size_t kc2) {
+  return std::max<size_t>(kQGemmMr, (1024 * 1024 / (std::max<size_t>(kc2, 1) * 2)) / kQGemmMr * kQGemmMr);
+}
 
-// Rows of A per chunk: the int16 copy of a chunk stays around 256 KB.
-size_t m_chunk(size_t kc2) { return std::max<size_t>(kQGemmMr, (256 * 1024 / (kc2 * 2)) / kQGemmMr * kQGemmMr); }
+namespace {
 
 struct A16Scratch {
   std::unique_ptr<int16_t[]> data;
@@ -320,7 +380,7 @@ struct A16Scratch {
 
 Status qgemm_requant(const QGemmPackedW& w, const void* a, bool a_signed, size_t m, size_t lda, int32_t a_zp,
                      const QGemmRequantParams& p, void* y, size_t ldy) {
-  const size_t kc2 = w.kc2(), mc = std::min(m, m_chunk(kc2));
+  const size_t kc2 = w.kc2(), mc = std::min(m, qgemm_a16_chunk_rows(kc2));
   A16Scratch s;
   WQ_RETURN_IF_ERROR(s.allocate(mc, kc2, "qgemm_requant"));
   for (size_t m0 = 0; m0 < m; m0 += mc) {
@@ -335,7 +395,7 @@ Status qgemm_requant(const QGemmPackedW& w, const void* a, bool a_signed, size_t
 
 Status qgemm_s32(const QGemmPackedW& w, const void* a, bool a_signed, size_t m, size_t lda, int32_t a_zp,
                  int32_t* y, size_t ldy) {
-  const size_t kc2 = w.kc2(), mc = std::min(m, m_chunk(kc2));
+  const size_t kc2 = w.kc2(), mc = std::min(m, qgemm_a16_chunk_rows(kc2));
   A16Scratch s;
   WQ_RETURN_IF_ERROR(s.allocate(mc, kc2, "qgemm_s32"));
   for (size_t m0 = 0; m0 < m; m0 += mc) {
@@ -350,7 +410,7 @@ Status qgemm_s32(const QGemmPackedW& w, const void* a, bool a_signed, size_t m, 
 
 Status qgemm_dynamic_f32(const QGemmPackedW& w, const float* a, size_t m, size_t lda, bool per_row,
                          const float* w_scale, const float* bias, float* y, size_t ldy) {
-  const size_t kc2 = w.kc2(), mc = std::min(m, m_chunk(kc2));
+  const size_t kc2 = w.kc2(), mc = std::min(m, qgemm_a16_chunk_rows(kc2));
   A16Scratch s;
   WQ_RETURN_IF_ERROR(s.allocate(mc, kc2, "qgemm_dynamic_f32"));
   std::unique_ptr<float[]> a_scale(new (std::nothrow) float[m > 0 ? m : 1]);

@@ -95,7 +95,7 @@ struct QGemmRequantEpilogue {
   template <size_t MR>
   WQ_QGEMM_INLINE void store(v128_t (*acc)[2], size_t n0, size_t nb) {
     const RequantFp32 rq(1.0f, p->zero_point, p->qmin, p->qmax);
-    v128_t s0, s1;
+    v128_t s0 = rq.scale, s1 = rq.scale;  // per column: loaded below; per row: splatted per row
     if (!p->scale_per_row) {
       float sbuf[kQGemmNr];
       const float* s = p->scale + n0;

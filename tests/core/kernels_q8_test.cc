@@ -396,6 +396,15 @@ TEST_CASE("qgemm: GEMV and large K") {
   for (size_t n : {size_t(1), size_t(7), size_t(8), size_t(64), size_t(257)}) run_gemm_case(make_case(1, n, 4096, i++));
   for (size_t n : {size_t(19), size_t(40)}) run_gemm_case(make_case(5, n, 4096, i++));
   run_gemm_case(make_case(3, 9, 4097, i++));
+  // From 32 rows on, int8 panels are widened per N block: large K makes the blocks
+  // two panels (16 columns) wide, so N = 43 spans three, the last ending in a partial panel.
+  for (size_t m : {size_t(21), size_t(33)}) {
+    for (int fmt : {0, 1}) {
+      GemmCase c = make_case(m, 43, 4096, i++);
+      c.force_format = fmt;
+      run_gemm_case(c);
+    }
+  }
 }
 
 TEST_CASE("qgemm: saturating extremes in every format") {
@@ -774,7 +783,7 @@ std::map<std::string, OracleTensor> load_oracle(const std::string& name) {
   return out;
 }
 
-constexpr int kOnnxUInt8 = 2, kOnnxInt8 = 3;
+constexpr int kOnnxInt8 = 3;  // ONNX TensorProto data type (uint8 is 2)
 
 int32_t q8_scalar(const OracleTensor& t) {
   return t.dtype == kOnnxInt8 ? int32_t(t.scalar<int8_t>()) : int32_t(t.scalar<uint8_t>());

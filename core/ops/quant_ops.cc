@@ -742,9 +742,8 @@ class QMatMulKernel : public NodeKernel {
       scales.resize(n);
       if (!per_row_scale) fill_scales((*job.a_scale)[0]);
     }
-    // A chunk of about 256 KB of int16 rows.
-    const size_t mc =
-        std::min<size_t>(size_t(rows), std::max<size_t>(kQGemmMr, (256 * 1024 / (kc2 * 2)) / kQGemmMr * kQGemmMr));
+    // A chunk of about 1 MB of int16 rows: each call widens the weights again (qgemm.h).
+    const size_t mc = std::min<size_t>(size_t(rows), qgemm_a16_chunk_rows(kc2));
     if (mc != 0 && kc2 > (size_t(1) << 30) / mc) return out_of_memory(where() + "activation scratch too large");
     std::unique_ptr<int16_t[]> a16(new (std::nothrow) int16_t[mc * kc2 + 8]);
     if (!a16) return out_of_memory(where() + "cannot allocate activation scratch");
@@ -1115,9 +1114,9 @@ class DynamicQMatMulKernel : public NodeKernel {
     uint8_t zp = 0;
     dynamic_quant_params_qu8(px, size_t(x->numel()), &scale, &zp);
 
-    // Rows per chunk: the chunk's int16 copy stays around 256 KB.
+    // Rows per chunk: about 1 MB of int16 A per call (qgemm_a16_chunk_rows).
     const size_t kc2 = packed_.kc2();
-    const size_t mc = std::min(m, std::max<size_t>(kQGemmMr, (256 * 1024 / (kc2 * 2)) / kQGemmMr * kQGemmMr));
+    const size_t mc = std::min(m, qgemm_a16_chunk_rows(kc2));
     if (kc2 > (size_t(1) << 30) / mc) return out_of_memory(where() + "activation scratch too large");
     std::unique_ptr<int16_t[]> a16(new (std::nothrow) int16_t[mc * kc2 + 8]);
     std::unique_ptr<uint8_t[]> row(new (std::nothrow) uint8_t[k]);

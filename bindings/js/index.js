@@ -425,11 +425,6 @@ function batchLabels(labels, indices, rows, what) {
   return normalizeFeed('labels', { data: Int32Array.from(flat), shape: [flat.length] });
 }
 
-function unwrapValue(r) {
-  if (r.error) throw new WebquantError(r.error.code, r.error.message);
-  return r.value;
-}
-
 async function runTraining(model, tuner, training, options, quantizationAware) {
   const { data, labels = null, validation = null, calibration = null, augment = null, onProgress, signal } = options;
   const what = quantizationAware ? 'finetune' : 'train';
@@ -476,7 +471,7 @@ async function runTraining(model, tuner, training, options, quantizationAware) {
       const feeds = batchFeeds(set.data, idx, `${what} validation`);
       const n = feeds[Object.keys(feeds)[0]].shape[0];
       const l = batchLabels(set.labels ?? null, idx, n, `${what} validation`);
-      const r = unwrapValue(tuner.evaluate(feedList(feeds, `${what} validation`), l));
+      const r = unwrap(tuner.evaluate(feedList(feeds, `${what} validation`), l)).value;
       loss += r.loss * r.samples;
       rows += r.samples;
       if (r.correct >= 0) { correct += r.correct; counted += r.samples; }
@@ -501,7 +496,7 @@ async function runTraining(model, tuner, training, options, quantizationAware) {
       if (augment) feeds = augment(feeds, { epoch, step, indices: idx });
       const rows = feeds[Object.keys(feeds)[0]].shape[0];
       const l = batchLabels(labels, idx, rows, `${what} batch ${step}`);
-      const r = unwrapValue(tuner.step(feedList(feeds, `${what} batch ${step}`), l));
+      const r = unwrap(tuner.step(feedList(feeds, `${what} batch ${step}`), l)).value;
       step += 1;
       samples += r.samples;
       epochLoss += r.loss * r.samples;

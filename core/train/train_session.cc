@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/onnx/tensor_convert.h"
+#include "core/runtime/node_init.h"
 #include "core/train/grad_util.h"
 #include "core/train/train_op.h"
 
@@ -13,12 +14,8 @@ namespace wq {
 
 namespace {
 
-std::string node_context(const Node& n) { return "node '" + n.name + "' (" + n.op_type + "): "; }
-
-Status add_context(const Status& s, const std::string& context) {
-  if (s.ok() || s.message().compare(0, context.size(), context) == 0) return s;
-  return s.with_context(context);
-}
+using detail::add_context;
+using detail::node_context;
 
 uint64_t splitmix64(uint64_t* state) {
   uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
@@ -83,87 +80,18 @@ struct TrainSession::Step {
   std::string context;                 // "node 'name' (Op): "
 };
 
-class TrainSession::Init final : public detail::TrainOpInit {
+class TrainSession::Init final : public detail::NodeKernelInit<detail::TrainOpInit> {
  public:
   Init(const Node& node, int opset, std::vector<const Tensor*> constants, std::vector<char> needs_grad,
        const TrainSessionOptions& options)
-      : node_(node),
-        opset_(opset),
-        constants_(std::move(constants)),
-        needs_grad_(std::move(needs_grad)),
-        options_(options) {}
-
-  const std::string& op_type() const override { return node_.op_type; }
-  const std::string& domain() const override { return node_.domain; }
-  const std::string& node_name() const override { return node_.name; }
-  int opset() const override { return opset_; }
-  size_t num_inputs() const override { return node_.inputs.size(); }
-  bool has_input(size_t i) const override { return i < node_.inputs.size() && !node_.inputs[i].empty(); }
-  const std::string& input_name(size_t i) const override {
-    static const std::string kEmpty;
-    return i < node_.inputs.size() ? node_.inputs[i] : kEmpty;
-  }
-  const Tensor* constant_input(size_t i) const override { return i < constants_.size() ? constants_[i] : nullptr; }
-  size_t num_outputs() const override { return node_.outputs.size(); }
-  bool has_output(size_t i) const override { return i < node_.outputs.size() && !node_.outputs[i].empty(); }
-
-  bool has_attr(const std::string& name) const override { return node_.find_attribute(name) != nullptr; }
-  Result<int64_t> attr_int(const std::string& name, int64_t fallback) const override {
-    const onnx::AttributeProto* a = node_.find_attribute(name);
-    if (!a) return fallback;
-    WQ_RETURN_IF_ERROR(check_type(*a, onnx::AttributeProto::INT));
-    return a->i;
-  }
-  Result<float> attr_float(const std::string& name, float fallback) const override {
-    const onnx::AttributeProto* a = node_.find_attribute(name);
-    if (!a) return fallback;
-    WQ_RETURN_IF_ERROR(check_type(*a, onnx::AttributeProto::FLOAT));
-    return a->f;
-  }
-  Result<std::string> attr_string(const std::string& name, const std::string& fallback) const override {
-    const onnx::AttributeProto* a = node_.find_attribute(name);
-    if (!a) return fallback;
-    WQ_RETURN_IF_ERROR(check_type(*a, onnx::AttributeProto::STRING));
-    return a->s;
-  }
-  Result<std::vector<int64_t>> attr_ints(const std::string& name) const override {
-    const onnx::AttributeProto* a = node_.find_attribute(name);
-    if (!a) return std::vector<int64_t>{};
-    WQ_RETURN_IF_ERROR(check_type(*a, onnx::AttributeProto::INTS));
-    return a->ints;
-  }
-  Result<std::vector<float>> attr_floats(const std::string& name) const override {
-    const onnx::AttributeProto* a = node_.find_attribute(name);
-    if (!a) return std::vector<float>{};
-    WQ_RETURN_IF_ERROR(check_type(*a, onnx::AttributeProto::FLOATS));
-    return a->floats;
-  }
-  Result<std::vector<std::string>> attr_strings(const std::string& name) const override {
-    const onnx::AttributeProto* a = node_.find_attribute(name);
-    if (!a) return std::vector<std::string>{};
-    WQ_RETURN_IF_ERROR(check_type(*a, onnx::AttributeProto::STRINGS));
-    return a->strings;
-  }
-  Result<Tensor> attr_tensor(const std::string& name) const override {
-    const onnx::AttributeProto* a = node_.find_attribute(name);
-    if (!a) return not_found(context() + "attribute '" + name + "' is absent");
-    WQ_RETURN_IF_ERROR(check_type(*a, onnx::AttributeProto::TENSOR));
-    Result<Tensor> t = tensor_from_proto(a->t);
-    if (!t.ok()) return add_context(t.status(), context() + "attribute '" + name + "': ");
-    return t;
-  }
-  std::vector<std::string> attr_names() const override {
-    std::vector<std::string> names;
-    for (const auto& a : node_.attributes) names.push_back(a.name);
-    return names;
-  }
+      : NodeKernelInit(node, opset, std::move(constants)), needs_grad_(std::move(needs_grad)), options_(options) {}
 
   bool input_needs_grad(size_t i) const override { return i < needs_grad_.size() && needs_grad_[i]; }
   const TrainSessionOptions& options() const override { return options_; }
   Result<std::unique_ptr<OpKernel>> make_inference_kernel() const override {
-    const KernelFactory* factory = builtin_ops().find(node_.domain, node_.op_type, opset_);
+    const KernelFactory* factory = builtin_ops().find(node().domain, node().op_type, opset());
     if (factory == nullptr)
-      return unsupported(context() + "no implementation at opset " + std::to_string(opset_));
+      return unsupported(context() + "no implementation at opset " + std::to_string(opset()));
     Result<std::unique_ptr<OpKernel>> kernel = (*factory)(*this);
     if (!kernel.ok()) return add_context(kernel.status(), context());
     if (!kernel.value()) return internal_error(context() + "kernel factory returned null");
@@ -171,16 +99,6 @@ class TrainSession::Init final : public detail::TrainOpInit {
   }
 
  private:
-  Status check_type(const onnx::AttributeProto& a, int32_t want) const {
-    // IR version 1 models may leave `type` unset; then trust the caller.
-    if (a.type == want || a.type == onnx::AttributeProto::UNDEFINED) return Status::Ok();
-    return invalid_model(context() + "attribute '" + a.name + "' has type " + std::to_string(a.type) +
-                         ", expected " + std::to_string(want));
-  }
-
-  const Node& node_;
-  int opset_;
-  std::vector<const Tensor*> constants_;
   std::vector<char> needs_grad_;
   const TrainSessionOptions& options_;
 };

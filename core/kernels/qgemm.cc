@@ -5,7 +5,9 @@
 #include <new>
 #include <string>
 
+#include "core/kernels/kernel_scratch.h"
 #include "core/kernels/qquantize.h"
+#include "core/kernels/qs8_gemm_c2_wasmsimd_dot16x2.h"
 #include "core/kernels/simd.h"
 #include "core/quant/qparams.h"
 
@@ -68,11 +70,8 @@ void qs8_gemm__scalar(size_t m, size_t n, const int32_t* acc, size_t ldacc, cons
   for (size_t i = 0; i < m; ++i) {
     for (size_t j = 0; j < n; ++j) {
       int32_t a = acc[i * ldacc + j];
-      float s = p.scale[j];
-      if (p.scale_per_row) {
-        s = p.scale[i];
-        if (p.row_bias) a = int32_t(uint32_t(a) + uint32_t(p.row_bias[i]));
-      }
+      const float s = p.scale_per_row ? p.scale[i] : p.scale[j];
+      if (p.scale_per_row && p.row_bias) a = int32_t(uint32_t(a) + uint32_t(p.row_bias[i]));
       const int32_t q = requantize_fp32(a, s, p.zero_point, p.qmin, p.qmax);
       if (p.output_signed) {
         static_cast<int8_t*>(c)[i * ldc + j] = int8_t(q);
@@ -279,37 +278,24 @@ void widen_panels_w8_to_w16(const uint8_t* src, size_t panels, size_t kc2, uint8
   }
 }
 
-// The widening scratch, kept per thread across calls: a fresh ~200 KB block per
-// call made glibc hand the top of the heap back to the OS after every call and
-// fault it in again (native 128x768x768: 1.9 -> 2.7 ms). Holds one N block of
-// int16 panels (about 192 KB; one panel when a panel alone is larger).
-uint8_t* widen_scratch(size_t bytes) {
-  thread_local std::unique_ptr<uint8_t[]> buf;
-  thread_local size_t capacity = 0;
-  if (capacity < bytes) {
-    buf.reset(new (std::nothrow) uint8_t[bytes]);
-    capacity = buf ? bytes : 0;
-  }
-  return buf.get();
-}
-
-// Runs call(cfg, m0, mr, n0, nc, panels) over 4-row tiles of N blocks, where
-// `panels` points at the packed (or widened) panels of columns [n0, n0 + nc).
+// Runs call(cfg, m0, mr, n0, nc, panels) over 4-row tiles of N blocks of
+// columns [n_begin, n_end) (n_begin a multiple of kQGemmNr), where `panels`
+// points at the packed (or widened) panels of columns [n0, n0 + nc).
 template <class Call>
-void drive(const QGemmPackedW& w, size_t m, Call&& call) {
-  const size_t n = w.n(), kc2 = w.kc2();
+void drive(const QGemmPackedW& w, size_t m, size_t n_begin, size_t n_end, Call&& call) {
+  const size_t kc2 = w.kc2();
   bool widen = w.format() == QGemmWeightFormat::kInt8 && m >= kQGemmWidenMinRows && kc2 <= kQGemmWidenMaxKc2;
   const size_t panel16_bytes = 32 + kc2 * kQGemmNr * 2;
   const size_t nb = n_block(widen ? panel16_bytes : w.panel_bytes());
   uint8_t* scratch = nullptr;
   if (widen) {
     // 16 bytes of slack, like the packed weights; without memory, run the w8 kernels.
-    scratch = widen_scratch((nb / kQGemmNr) * panel16_bytes + 16);
+    scratch = detail::thread_scratch<detail::kScratchWidenedW>((nb / kQGemmNr) * panel16_bytes + 16);
     widen = scratch != nullptr;
   }
   const QGemmConfig& cfg = qgemm_config(widen ? QGemmWeightFormat::kInt16 : w.format());
-  for (size_t n0 = 0; n0 < n; n0 += nb) {
-    const size_t nc = std::min(nb, n - n0);
+  for (size_t n0 = n_begin; n0 < n_end; n0 += nb) {
+    const size_t nc = std::min(nb, n_end - n0);
     const void* panels = w.panel(n0);
     if (widen) {
       widen_panels_w8_to_w16(static_cast<const uint8_t*>(panels), (nc + kQGemmNr - 1) / kQGemmNr, kc2, scratch);
@@ -322,38 +308,135 @@ void drive(const QGemmPackedW& w, size_t m, Call&& call) {
   }
 }
 
+// The Strassen path's epilogue for one tile of mr <= 4 rows: C (mr x cols
+// int32 for columns [col0, col0 + cols), row stride ldc) plus the panels'
+// bias through `epi`, which points at the tile's first output row and takes
+// absolute column indices.
+template <class Epi>
+void epilogue_tile(const QGemmPackedW& w, const int32_t* c, size_t ldc, size_t mr, size_t col0, size_t cols,
+                   Epi& epi) {
+  for (size_t n0 = col0; n0 < col0 + cols; n0 += kQGemmNr) {
+    const int32_t* bias = static_cast<const int32_t*>(w.panel(n0));
+    const v128_t b0 = wasm_v128_load(bias), b1 = wasm_v128_load(bias + 4);
+    v128_t acc[kQGemmMr][2];
+    for (size_t i = 0; i < mr; ++i) {
+      const int32_t* row = c + i * ldc + (n0 - col0);
+      acc[i][0] = wasm_i32x4_add(wasm_v128_load(row), b0);
+      acc[i][1] = wasm_i32x4_add(wasm_v128_load(row + 4), b1);
+    }
+    switch (mr) {
+      case 1: epi.template store<1>(acc, n0, kQGemmNr); break;
+      case 2: epi.template store<2>(acc, n0, kQGemmNr); break;
+      case 3: epi.template store<3>(acc, n0, kQGemmNr); break;
+      default: epi.template store<4>(acc, n0, kQGemmNr); break;
+    }
+  }
+}
+
+// Rows per Strassen call: its S1..S4 and C blocks scale with the rows.
+constexpr size_t kStrassenMaxRows = 256;
+
+// One GEMM call: the Strassen part (if any) in row chunks of at most
+// kStrassenMaxRows, each finished block going to emit(c, ldc, r0, rows, col0,
+// cols); everything else through direct(r0, rows, n_begin, n_end).
+template <class Direct, class Emit>
+void run_gemm(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m, Direct&& direct, Emit&& emit) {
+  size_t ms = 0, ns = 0;
+  if (!qgemm_strassen_extent(w, m, &ms, &ns)) {
+    direct(0, m, 0, w.n());
+    return;
+  }
+  struct Sink final : QGemmBlockSink {
+    Emit* fn;
+    size_t r0 = 0, rows = 0;
+    explicit Sink(Emit* e) : fn(e) {}
+    void emit(const int32_t* c, size_t ldc, size_t col0, size_t cols) override {
+      (*fn)(c, ldc, r0, rows, col0, cols);
+    }
+  } sink(&emit);
+  const size_t chunks = (ms + kStrassenMaxRows - 1) / kStrassenMaxRows;
+  const size_t chunk = qgemm_round_up2((ms + chunks - 1) / chunks);
+  for (size_t r0 = 0; r0 < ms; r0 += chunk) {
+    sink.r0 = r0;
+    sink.rows = std::min(chunk, ms - r0);
+    if (!qgemm_strassen(w, a16 + r0 * a_stride, a_stride, sink.rows, ns, sink)) direct(r0, sink.rows, 0, ns);
+  }
+  if (ns < w.n()) direct(0, ms, ns, w.n());
+  if (ms < m) direct(ms, m - ms, 0, w.n());
+}
+
 }  // namespace
 
 void qgemm_requant_a16(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m,
                        const QGemmRequantParams& p, void* y, size_t ldy) {
   uint8_t* yb = static_cast<uint8_t*>(y);
-  drive(w, m, [&](const QGemmConfig& cfg, size_t m0, size_t mr, size_t n0, size_t nc, const void* panels) {
+  // Parameters for rows starting at r0 (per-row scales and biases move with the rows).
+  auto params_at = [&](size_t r0) {
     QGemmRequantParams pp = p;
     if (p.scale_per_row) {
-      pp.scale = p.scale + m0;
-      pp.row_bias = p.row_bias ? p.row_bias + m0 : nullptr;
-    } else {
-      pp.scale = p.scale + n0;
+      pp.scale = p.scale + r0;
+      pp.row_bias = p.row_bias ? p.row_bias + r0 : nullptr;
     }
-    cfg.requant[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, panels, yb + m0 * ldy + n0, ldy, &pp);
-  });
+    return pp;
+  };
+  auto direct = [&](size_t r0, size_t rows, size_t n_begin, size_t n_end) {
+    drive(w, rows, n_begin, n_end,
+          [&](const QGemmConfig& cfg, size_t m0, size_t mr, size_t n0, size_t nc, const void* panels) {
+            QGemmRequantParams pp = params_at(r0 + m0);
+            if (!p.scale_per_row) pp.scale = p.scale + n0;
+            cfg.requant[mr - 1](mr, nc, w.kc2(), a16 + (r0 + m0) * a_stride, a_stride, panels,
+                                yb + (r0 + m0) * ldy + n0, ldy, &pp);
+          });
+  };
+  run_gemm(w, a16, a_stride, m, direct,
+           [&](const int32_t* c, size_t ldc, size_t r0, size_t rows, size_t col0, size_t cols) {
+             for (size_t m0 = 0; m0 < rows; m0 += kQGemmMr) {
+               const QGemmRequantParams pp = params_at(r0 + m0);
+               detail::QGemmRequantEpilogue epi{&pp, yb + (r0 + m0) * ldy, ldy};
+               epilogue_tile(w, c + m0 * ldc, ldc, std::min(kQGemmMr, rows - m0), col0, cols, epi);
+             }
+           });
 }
 
 void qgemm_f32_a16(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m, const QGemmF32Params& p,
                    float* y, size_t ldy) {
-  drive(w, m, [&](const QGemmConfig& cfg, size_t m0, size_t mr, size_t n0, size_t nc, const void* panels) {
-    QGemmF32Params pp;
-    pp.a_scale = p.a_scale + m0;
-    pp.w_scale = p.w_scale + n0;
-    pp.bias = p.bias ? p.bias + n0 : nullptr;
-    cfg.f32[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, panels, y + m0 * ldy + n0, ldy, &pp);
-  });
+  auto direct = [&](size_t r0, size_t rows, size_t n_begin, size_t n_end) {
+    drive(w, rows, n_begin, n_end,
+          [&](const QGemmConfig& cfg, size_t m0, size_t mr, size_t n0, size_t nc, const void* panels) {
+            QGemmF32Params pp;
+            pp.a_scale = p.a_scale + r0 + m0;
+            pp.w_scale = p.w_scale + n0;
+            pp.bias = p.bias ? p.bias + n0 : nullptr;
+            cfg.f32[mr - 1](mr, nc, w.kc2(), a16 + (r0 + m0) * a_stride, a_stride, panels,
+                            y + (r0 + m0) * ldy + n0, ldy, &pp);
+          });
+  };
+  run_gemm(w, a16, a_stride, m, direct,
+           [&](const int32_t* c, size_t ldc, size_t r0, size_t rows, size_t col0, size_t cols) {
+             for (size_t m0 = 0; m0 < rows; m0 += kQGemmMr) {
+               QGemmF32Params pp = p;
+               pp.a_scale = p.a_scale + r0 + m0;
+               detail::QGemmF32Epilogue epi{&pp, y + (r0 + m0) * ldy, ldy};
+               epilogue_tile(w, c + m0 * ldc, ldc, std::min(kQGemmMr, rows - m0), col0, cols, epi);
+             }
+           });
 }
 
 void qgemm_s32_a16(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m, int32_t* y, size_t ldy) {
-  drive(w, m, [&](const QGemmConfig& cfg, size_t m0, size_t mr, size_t n0, size_t nc, const void* panels) {
-    cfg.s32[mr - 1](mr, nc, w.kc2(), a16 + m0 * a_stride, a_stride, panels, y + m0 * ldy + n0, ldy, nullptr);
-  });
+  auto direct = [&](size_t r0, size_t rows, size_t n_begin, size_t n_end) {
+    drive(w, rows, n_begin, n_end,
+          [&](const QGemmConfig& cfg, size_t m0, size_t mr, size_t n0, size_t nc, const void* panels) {
+            cfg.s32[mr - 1](mr, nc, w.kc2(), a16 + (r0 + m0) * a_stride, a_stride, panels,
+                            y + (r0 + m0) * ldy + n0, ldy, nullptr);
+          });
+  };
+  run_gemm(w, a16, a_stride, m, direct,
+           [&](const int32_t* c, size_t ldc, size_t r0, size_t rows, size_t col0, size_t cols) {
+             for (size_t m0 = 0; m0 < rows; m0 += kQGemmMr) {
+               detail::QGemmS32Epilogue epi{y + (r0 + m0) * ldy, ldy};
+               epilogue_tile(w, c + m0 * ldc, ldc, std::min(kQGemmMr, rows - m0), col0, cols, epi);
+             }
+           });
 }
 
 // Each chunk re-widens int8 weights (drive()), so chunks are large: 168 rows at

@@ -122,16 +122,30 @@ void bench_gemm(size_t m, size_t k, size_t n) {
       std::printf("pack failed: %s\n", packed.status().to_string().c_str());
       return;
     }
-    const char* tag = fmt == 0 ? "w8" : "w16";
     QGemmRequantParams p;
     p.scale = scale.data();
     p.zero_point = 128;
-    bench(shape_name((std::string("qgemm static ") + tag).c_str(), m, k, n), macs, [&] {
-      (void)qgemm_requant(*packed, a.data(), false, m, k, 131, p, y.data(), n);
-    });
-    bench(shape_name((std::string("qgemm dynamic ") + tag).c_str(), m, k, n), macs, [&] {
-      (void)qgemm_dynamic_f32(*packed, af.data(), m, k, true, wscale.data(), fbias.data(), yf.data(), n);
-    });
+    // Each with the default Strassen-Winograd limits and with Strassen off ("direct").
+    const QGemmStrassenLimits defaults = qgemm_strassen_limits();
+    for (bool strassen : {true, false}) {
+      QGemmStrassenLimits limits = defaults;
+      if (!strassen) limits.min_m = SIZE_MAX;
+      qgemm_set_strassen_limits(limits);
+      size_t ms = 0, ns = 0;
+      if (!strassen && !qgemm_strassen_extent(*packed, m, &ms, &ns)) {
+        qgemm_set_strassen_limits(defaults);
+        if (!qgemm_strassen_extent(*packed, m, &ms, &ns)) continue;  // same path twice
+        qgemm_set_strassen_limits(limits);
+      }
+      const std::string tag = std::string(fmt == 0 ? "w8" : "w16") + (strassen ? "" : " direct");
+      bench(shape_name(("qgemm static " + tag).c_str(), m, k, n), macs, [&] {
+        (void)qgemm_requant(*packed, a.data(), false, m, k, 131, p, y.data(), n);
+      });
+      bench(shape_name(("qgemm dynamic " + tag).c_str(), m, k, n), macs, [&] {
+        (void)qgemm_dynamic_f32(*packed, af.data(), m, k, true, wscale.data(), fbias.data(), yf.data(), n);
+      });
+    }
+    qgemm_set_strassen_limits(defaults);
   }
 }
 

@@ -422,6 +422,94 @@ TEST_CASE("qgemm: saturating extremes in every format") {
   }
 }
 
+namespace {
+
+// Lowers the Strassen-Winograd limits for one test and restores them after.
+struct StrassenLimitsScope {
+  QGemmStrassenLimits saved = qgemm_strassen_limits();
+  explicit StrassenLimitsScope(QGemmStrassenLimits l) { qgemm_set_strassen_limits(l); }
+  ~StrassenLimitsScope() { qgemm_set_strassen_limits(saved); }
+};
+
+}  // namespace
+
+TEST_CASE("qgemm: the Strassen-Winograd path equals the scalar reference bit for bit") {
+  const StrassenLimitsScope scope({2, 1, 16});
+  // The sweep must reach the Strassen path (even rows, 16-column halves, kc2 % 4 == 0)
+  // and its leftovers: an odd last row, columns past the last multiple of 16, and
+  // K with kc2 % 4 == 2 (direct path).
+  size_t strassen_cases = 0;
+  uint64_t i = 20000;
+  for (size_t m : {size_t(2), size_t(3), size_t(8), size_t(9), size_t(34), size_t(67)}) {
+    for (size_t n : {size_t(16), size_t(17), size_t(32), size_t(47), size_t(96)}) {
+      for (size_t k : {size_t(3), size_t(4), size_t(6), size_t(15), size_t(64), size_t(301)}) {
+        GemmCase c = make_case(m, n, k, i++);
+        auto probe = qgemm_pack_w(std::vector<int8_t>(k * n).data(), true, k, n, n, 1, nullptr, false, nullptr);
+        REQUIRE(probe.ok());
+        size_t ms = 0, ns = 0;
+        if (qgemm_strassen_extent(*probe, m, &ms, &ns)) ++strassen_cases;
+        run_gemm_case(c);
+      }
+    }
+  }
+  CHECK(strassen_cases >= 80);
+  // Operand sums at their extremes: A - zp = +-255 and W - zp = +-255 (int16
+  // weights) or -128/127 (int8 weights), so S4 and T4 reach +-1020.
+  for (int fmt : {0, 1}) {
+    for (bool a_signed : {false, true}) {
+      GemmCase c = make_case(40, 48, 200, i++);
+      c.force_format = fmt;
+      c.a_signed = a_signed;
+      c.a_zp = a_signed ? -128 : 0;
+      c.w_signed = fmt == 0;
+      c.w_zp = {fmt == 0 ? 0 : 128};
+      c.saturate = true;
+      run_gemm_case(c);
+    }
+  }
+}
+
+TEST_CASE("qgemm: Strassen-Winograd with per-row scales (convolution form) and at the default limits") {
+  Rng rng(4242);
+  const size_t m = 130, k = 264, n = 272;  // 65 row pairs, kc2 % 4 == 0, 17 panels of 16
+  std::vector<uint8_t> a(m * k);
+  std::vector<int8_t> w(k * n);
+  for (auto& v : a) v = uint8_t(rng.next());
+  for (auto& v : w) v = int8_t(rng.range(-128, 127));
+  std::vector<int32_t> bias(n), row_bias(m);
+  for (auto& b : bias) b = rng.range(-50000, 50000);
+  for (auto& b : row_bias) b = rng.range(-50000, 50000);
+  auto packed = qgemm_pack_w(w.data(), true, k, n, n, 1, nullptr, false, bias.data());
+  REQUIRE(packed.ok());
+  size_t ms = 0, ns = 0;
+  REQUIRE(qgemm_strassen_extent(*packed, m, &ms, &ns));  // the default limits take this shape
+  CHECK(ms == m);
+  CHECK(ns == n);
+  std::vector<int32_t> acc(m * n);
+  qs8_gemm_acc__scalar(m, n, k, a.data(), false, k, 117, w.data(), true, n, 1, nullptr, false, bias.data(), acc.data(),
+                       n);
+  const size_t kc2 = qgemm_round_up2(k);
+  std::vector<int16_t> a16(m * kc2 + 8);
+  qgemm_pack_a_q8(a.data(), false, m, k, k, 117, a16.data(), kc2);
+  std::vector<float> scale(m);
+  for (auto& s : scale) s = rng.uniform(0.00001f, 0.001f);
+  QGemmRequantParams p;
+  p.scale = scale.data();
+  p.scale_per_row = true;
+  p.row_bias = row_bias.data();
+  p.zero_point = 3;
+  p.qmin = -128;
+  p.qmax = 127;
+  p.output_signed = true;
+  std::vector<int8_t> want(m * n), got(m * n);
+  qs8_gemm__scalar(m, n, acc.data(), n, p, want.data(), n);
+  qgemm_requant_a16(*packed, a16.data(), kc2, m, p, got.data(), n);
+  CHECK(want == got);
+  std::vector<int32_t> got32(m * n);
+  qgemm_s32_a16(*packed, a16.data(), kc2, m, got32.data(), n);
+  CHECK(acc == got32);
+}
+
 TEST_CASE("qgemm_pack_w rejects bad shapes and impossible int8 packing") {
   const uint8_t w[4] = {0, 255, 3, 4};
   const int32_t zp = 0;

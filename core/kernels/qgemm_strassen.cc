@@ -17,10 +17,18 @@
 // the operand sums are exact in int16: A - zp lies in [-255, 255] and W - zp
 // in [-255, 255], so a sum of up to four blocks stays within [-1020, 1020].
 //
-// The A sums (S1..S4, m/2 x kc2/2 each) are built once per call. The W sums
-// are built one L2-sized block of panels at a time into int16 panels (like
-// the drivers' block widening) and run through the _w16 kernels with a zero
-// bias; the caller adds the bias in its epilogue pass.
+// The A sums (S1..S4, m/2 x kc2/2 each) are built once per call. W is walked
+// in blocks of columns sized for L2: one pass over a block's four source
+// quadrants writes all seven W operands as int16 panels (zero bias), the seven
+// products run through the _w16 kernels into the block's C quadrants and one
+// temporary, Winograd's additions finish the block, and the caller's sink
+// applies the bias and the epilogue while the block is still in cache.
+//
+// Measured (tests/bench/q8_kernels_bench.cc, WASM): 7.6-9.6% faster than the
+// direct path on the 128-row BERT shapes, 2-4% at 32 rows or K = 256, nothing
+// at K = 128 (hence the default limits). A second level (49 products of a
+// quarter size) was tried and dropped: +0-2.4% more on the 128-row shapes,
+// -6% at 32 rows, for 1.75x the A scratch.
 #include <algorithm>
 #include <cstring>
 
@@ -34,13 +42,27 @@ namespace {
 
 QGemmStrassenLimits g_limits;
 
-// S1..S4 (mh x kh each, stride kh) from the four A blocks, each read once.
-void build_a_ops(const int16_t* a, size_t a_stride, size_t mh, size_t kh, int16_t* s1, int16_t* s2, int16_t* s3,
-                 int16_t* s4) {
+// The seven products, in the order of the comment above; a product's W
+// operand lives in slot P of the W scratch.
+enum Product : size_t { kP1, kP2, kP3, kP4, kP5, kP6, kP7, kNumProducts };
+
+// An int16 matrix: element (i, k) at p[i * stride + k].
+struct A16 {
+  const int16_t* p;
+  size_t stride;
+};
+
+// S1..S4 (mh x kh each, stride kh, at s + (j - 1) * mh * kh) from the four
+// blocks of `a` (2mh x 2kh), each read once; returns every product's A operand.
+void build_a_ops(A16 a, size_t mh, size_t kh, int16_t* s, A16* ops) {
+  int16_t* s1 = s;
+  int16_t* s2 = s1 + mh * kh;
+  int16_t* s3 = s2 + mh * kh;
+  int16_t* s4 = s3 + mh * kh;
   for (size_t i = 0; i < mh; ++i) {
-    const int16_t* a11 = a + i * a_stride;
+    const int16_t* a11 = a.p + i * a.stride;
     const int16_t* a12 = a11 + kh;
-    const int16_t* a21 = a11 + mh * a_stride;
+    const int16_t* a21 = a11 + mh * a.stride;
     const int16_t* a22 = a21 + kh;
     const size_t o = i * kh;
     size_t k = 0;
@@ -62,32 +84,43 @@ void build_a_ops(const int16_t* a, size_t a_stride, size_t mh, size_t kh, int16_
       s4[o + k] = int16_t(a12[k] - v2);
     }
   }
+  ops[kP1] = {a.p, a.stride};
+  ops[kP2] = {a.p + kh, a.stride};
+  ops[kP3] = {s4, kh};
+  ops[kP4] = {a.p + mh * a.stride + kh, a.stride};
+  ops[kP5] = {s1, kh};
+  ops[kP6] = {s2, kh};
+  ops[kP7] = {s3, kh};
 }
 
-// The W operands, built together (build_w_ops).
-enum WOp : size_t { kWB11, kWB21, kWB22, kWT1, kWT2, kWT3, kWT4, kNumWOps };
+// Panels of W in the packed layout [int32 bias[8] | kc2/2 x 8 x 2 weights].
+struct Panels {
+  const uint8_t* base;
+  size_t panel_bytes;
+  bool w8;  // int8 weights, else int16
+};
 
 inline v128_t load_w_i16(const int8_t* p) { return wasm_i16x8_load8x8(p); }
 inline v128_t load_w_i16(const int16_t* p) { return wasm_v128_load(p); }
 
-// The seven W operands, in the order of kWOps, of panels [p0, p0 + np) of each
-// N half, as int16 panels [zero bias | kh/2 x 8 x 2], slot s at
-// out + s * slot_bytes. One pass reads each source panel once (from memory:
-// reading it once per operand instead cost ~0.5 ms of 6.4 on 128x768x3072).
+// The seven W operands of panels [p0, p0 + np) of each N half (hp panels per
+// half; K halves of kh rows) as int16 panels [zero bias | kh/2 x 8 x 2], the
+// operand of product P at out + P * slot_bytes. One pass reads each source
+// panel once (reading it once per operand instead cost ~0.5 ms of 6.4 on
+// 128x768x3072: the source comes from memory).
 template <typename WT>
-void build_w_ops_typed(const QGemmPackedW& w, size_t kh, size_t hp, size_t p0, size_t np, uint8_t* out,
+void build_w_ops_typed(const Panels& w, size_t kh, size_t hp, size_t p0, size_t np, uint8_t* out,
                        size_t slot_bytes) {
   const size_t elems = kh * kQGemmNr;  // per panel and K half, a multiple of 16 (kh is even)
-  const uint8_t* base = static_cast<const uint8_t*>(w.data());
   for (size_t q = 0; q < np; ++q) {
-    const WT* left = reinterpret_cast<const WT*>(base + (p0 + q) * w.panel_bytes() + 32);
-    const WT* right = reinterpret_cast<const WT*>(base + (hp + p0 + q) * w.panel_bytes() + 32);
+    const WT* left = reinterpret_cast<const WT*>(w.base + (p0 + q) * w.panel_bytes + 32);
+    const WT* right = reinterpret_cast<const WT*>(w.base + (hp + p0 + q) * w.panel_bytes + 32);
     const WT* b11 = left;
     const WT* b21 = left + elems;
     const WT* b12 = right;
     const WT* b22 = right + elems;
-    int16_t* dst[kNumWOps];
-    for (size_t o = 0; o < kNumWOps; ++o) {
+    int16_t* dst[kNumProducts];
+    for (size_t o = 0; o < kNumProducts; ++o) {
       uint8_t* panel = out + o * slot_bytes + q * (32 + 2 * elems);
       std::memset(panel, 0, 32);
       dst[o] = reinterpret_cast<int16_t*>(panel + 32);
@@ -95,57 +128,87 @@ void build_w_ops_typed(const QGemmPackedW& w, size_t kh, size_t hp, size_t p0, s
     for (size_t e = 0; e < elems; e += 8) {
       const v128_t x11 = load_w_i16(b11 + e), x12 = load_w_i16(b12 + e);
       const v128_t x21 = load_w_i16(b21 + e), x22 = load_w_i16(b22 + e);
-      const v128_t t3 = wasm_i16x8_sub(x22, x12);  // B22 - B12
-      const v128_t t2 = wasm_i16x8_add(t3, x11);   // B22 - (B12 - B11)
-      wasm_v128_store(dst[kWB11] + e, x11);
-      wasm_v128_store(dst[kWB21] + e, x21);
-      wasm_v128_store(dst[kWB22] + e, x22);
-      wasm_v128_store(dst[kWT1] + e, wasm_i16x8_sub(x12, x11));
-      wasm_v128_store(dst[kWT2] + e, t2);
-      wasm_v128_store(dst[kWT3] + e, t3);
-      wasm_v128_store(dst[kWT4] + e, wasm_i16x8_sub(t2, x21));
+      const v128_t t3 = wasm_i16x8_sub(x22, x12);  // T3 = B22 - B12
+      const v128_t t2 = wasm_i16x8_add(t3, x11);   // T2 = B22 - (B12 - B11)
+      wasm_v128_store(dst[kP1] + e, x11);
+      wasm_v128_store(dst[kP2] + e, x21);
+      wasm_v128_store(dst[kP3] + e, x22);
+      wasm_v128_store(dst[kP4] + e, wasm_i16x8_sub(t2, x21));  // T4
+      wasm_v128_store(dst[kP5] + e, wasm_i16x8_sub(x12, x11));  // T1
+      wasm_v128_store(dst[kP6] + e, t2);
+      wasm_v128_store(dst[kP7] + e, t3);
     }
   }
 }
 
-void build_w_ops(const QGemmPackedW& w, size_t kh, size_t hp, size_t p0, size_t np, uint8_t* out,
-                 size_t slot_bytes) {
-  if (w.format() == QGemmWeightFormat::kInt8) {
+void build_w_ops(const Panels& w, size_t kh, size_t hp, size_t p0, size_t np, uint8_t* out, size_t slot_bytes) {
+  if (w.w8) {
     build_w_ops_typed<int8_t>(w, kh, hp, p0, np, out, slot_bytes);
   } else {
     build_w_ops_typed<int16_t>(w, kh, hp, p0, np, out, slot_bytes);
   }
 }
 
-// Element-wise int32 block updates over mh x nh (nh a multiple of 8).
+// Element-wise int32 block updates over mh x cols (cols a multiple of 8).
 template <class F>
-void for_blocks(size_t mh, size_t nh, F&& f) {
+void for_blocks(size_t mh, size_t cols, F&& f) {
   for (size_t i = 0; i < mh; ++i) {
-    for (size_t j = 0; j < nh; j += 4) f(i, j);
+    for (size_t j = 0; j < cols; j += 4) f(i, j);
   }
 }
-void add_block(int32_t* d, size_t ldd, const int32_t* s, size_t lds, size_t mh, size_t nh) {
-  for_blocks(mh, nh, [&](size_t i, size_t j) {
+void add_block(int32_t* d, size_t ldd, const int32_t* s, size_t lds, size_t mh, size_t cols) {
+  for_blocks(mh, cols, [&](size_t i, size_t j) {
     int32_t* p = d + i * ldd + j;
     wasm_v128_store(p, wasm_i32x4_add(wasm_v128_load(p), wasm_v128_load(s + i * lds + j)));
   });
 }
-void sub_block(int32_t* d, size_t ldd, const int32_t* s, size_t lds, size_t mh, size_t nh) {
-  for_blocks(mh, nh, [&](size_t i, size_t j) {
+void sub_block(int32_t* d, size_t ldd, const int32_t* s, size_t lds, size_t mh, size_t cols) {
+  for_blocks(mh, cols, [&](size_t i, size_t j) {
     int32_t* p = d + i * ldd + j;
     wasm_v128_store(p, wasm_i32x4_sub(wasm_v128_load(p), wasm_v128_load(s + i * lds + j)));
   });
 }
 
-// dst (mh x cols, stride ldd) = a_op (mh x kh, stride a_stride) * the
-// int16 panels of one W operand.
-void product(size_t mh, size_t kh, size_t cols, const int16_t* a_op, size_t a_stride, const uint8_t* w_op,
-             int32_t* dst, size_t ldd) {
+// C quadrants (mh x cols each, stride ldc) from the seven products in
+// Winograd's order, with one mh x cols temporary t (stride ldt);
+// product(P, dst, ldd) writes P into dst.
+template <class ProductFn>
+void winograd(size_t mh, size_t cols, int32_t* c11, int32_t* c12, int32_t* c21, int32_t* c22, size_t ldc, int32_t* t,
+              size_t ldt, ProductFn&& product) {
+  product(kP6, c22, ldc);
+  product(kP1, c11, ldc);
+  add_block(c22, ldc, c11, ldc, mh, cols);  // C22 = P1 + P6 (U2)
+  product(kP7, c21, ldc);
+  add_block(c21, ldc, c22, ldc, mh, cols);  // C21 = U2 + P7 (U3)
+  product(kP5, t, ldt);
+  for_blocks(mh, cols, [&](size_t i, size_t j) {
+    const v128_t p5 = wasm_v128_load(t + i * ldt + j);
+    int32_t* d22 = c22 + i * ldc + j;
+    wasm_v128_store(c12 + i * ldc + j, wasm_i32x4_add(wasm_v128_load(d22), p5));  // C12 = U2 + P5 (U4)
+    wasm_v128_store(d22, wasm_i32x4_add(wasm_v128_load(c21 + i * ldc + j), p5));  // C22 = U3 + P5 (U7)
+  });
+  product(kP3, t, ldt);
+  add_block(c12, ldc, t, ldt, mh, cols);  // C12 = U4 + P3
+  product(kP4, t, ldt);
+  sub_block(c21, ldc, t, ldt, mh, cols);  // C21 = U3 - P4
+  product(kP2, t, ldt);
+  add_block(c11, ldc, t, ldt, mh, cols);  // C11 = P1 + P2
+}
+
+// dst (mh x cols, stride ldd) = a (mh x kh) * int16 panels w, by the kernels.
+void kernel_product(size_t mh, size_t kh, size_t cols, A16 a, const uint8_t* w, int32_t* dst, size_t ldd) {
   const QGemmConfig& cfg = qgemm_config(QGemmWeightFormat::kInt16);
   for (size_t m0 = 0; m0 < mh; m0 += kQGemmMr) {
     const size_t mr = std::min(kQGemmMr, mh - m0);
-    cfg.s32[mr - 1](mr, cols, kh, a_op + m0 * a_stride, a_stride, w_op, dst + m0 * ldd, ldd, nullptr);
+    cfg.s32[mr - 1](mr, cols, kh, a.p + m0 * a.stride, a.stride, w, dst + m0 * ldd, ldd, nullptr);
   }
+}
+
+// Whether an m x kc2 x n problem may be split (m, kc2, n even enough and
+// within the limits).
+bool level_fits(size_t m, size_t kc2, size_t n) {
+  return m >= std::max<size_t>(g_limits.min_m, 2) && m % 2 == 0 && kc2 >= g_limits.min_k && kc2 % 4 == 0 &&
+         n >= std::max<size_t>(g_limits.min_n, 16) && n % 16 == 0;
 }
 
 }  // namespace
@@ -156,9 +219,7 @@ void qgemm_set_strassen_limits(const QGemmStrassenLimits& limits) { g_limits = l
 bool qgemm_strassen_extent(const QGemmPackedW& w, size_t m, size_t* ms, size_t* ns) {
   *ms = m & ~size_t(1);
   *ns = w.n() & ~size_t(15);
-  const size_t kc2 = w.kc2();
-  return *ms >= std::max<size_t>(g_limits.min_m, 2) && *ns >= std::max<size_t>(g_limits.min_n, 16) &&
-         w.k() >= g_limits.min_k && kc2 % 4 == 0 && kc2 <= (size_t(1) << 20);
+  return level_fits(*ms, w.kc2(), *ns) && w.kc2() <= (size_t(1) << 20);
 }
 
 bool qgemm_strassen(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m, size_t n,
@@ -169,57 +230,33 @@ bool qgemm_strassen(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, 
   // ~448 KB and its C quadrants within ~256 KB, so both stay in L2 while the
   // products and the additions run over them.
   const size_t panel_bytes = 32 + kh * kQGemmNr * 2;
-  size_t bp = std::max<size_t>(1, (448 * 1024) / (kNumWOps * panel_bytes));
+  size_t bp = std::max<size_t>(1, (448 * 1024) / (kNumProducts * panel_bytes));
   bp = std::min(bp, std::max<size_t>(1, (256 * 1024) / (m * 2 * kQGemmNr * sizeof(int32_t))));
   bp = std::min(bp, hp);
   const size_t cb = bp * kQGemmNr, ldc = 2 * cb, slot_bytes = bp * panel_bytes;
-  const size_t a_op_elems = mh * kh;
-  uint8_t* a_ops = detail::thread_scratch<detail::kScratchStrassenA>(4 * a_op_elems * sizeof(int16_t) + 16);
+  uint8_t* a_buf = detail::thread_scratch<detail::kScratchStrassenA>(4 * mh * kh * sizeof(int16_t) + 16);
   uint8_t* c_buf = detail::thread_scratch<detail::kScratchStrassenC>((m * ldc + mh * cb) * sizeof(int32_t) + 16);
-  uint8_t* w_buf = detail::thread_scratch<detail::kScratchStrassenW>(kNumWOps * slot_bytes + 16);
-  if (!a_ops || !c_buf || !w_buf) return false;
+  uint8_t* w_buf = detail::thread_scratch<detail::kScratchStrassenW>(kNumProducts * slot_bytes + 16);
+  if (!a_buf || !c_buf || !w_buf) return false;
 
-  int16_t* s1 = reinterpret_cast<int16_t*>(a_ops);
-  int16_t* s2 = s1 + a_op_elems;
-  int16_t* s3 = s2 + a_op_elems;
-  int16_t* s4 = s3 + a_op_elems;
-  build_a_ops(a16, a_stride, mh, kh, s1, s2, s3, s4);
-  const int16_t* a11 = a16;
-  const int16_t* a12 = a16 + kh;
-  const int16_t* a22 = a16 + mh * a_stride + kh;
+  int16_t* s = reinterpret_cast<int16_t*>(a_buf);
+  A16 a_ops[kNumProducts];
+  build_a_ops({a16, a_stride}, mh, kh, s, a_ops);
 
   // One block: [C11 C12; C21 C22] (m x 2*cb, stride ldc) and T (mh x cb).
   int32_t* c11 = reinterpret_cast<int32_t*>(c_buf);
-  int32_t* c12 = c11 + cb;
-  int32_t* c21 = c11 + mh * ldc;
-  int32_t* c22 = c21 + cb;
   int32_t* t = c11 + m * ldc;
 
-  auto w_op = [&](WOp o) { return w_buf + o * slot_bytes; };
   for (size_t p0 = 0; p0 < hp; p0 += bp) {
     const size_t np = std::min(bp, hp - p0), cols = np * kQGemmNr;
-    build_w_ops(w, kh, hp, p0, np, w_buf, slot_bytes);
-    product(mh, kh, cols, s2, kh, w_op(kWT2), c22, ldc);         // C22 = P6
-    product(mh, kh, cols, a11, a_stride, w_op(kWB11), c11, ldc);  // C11 = P1
-    add_block(c22, ldc, c11, ldc, mh, cols);                      // C22 = P1 + P6 (U2)
-    product(mh, kh, cols, s3, kh, w_op(kWT3), c21, ldc);          // C21 = P7
-    add_block(c21, ldc, c22, ldc, mh, cols);                      // C21 = U2 + P7 (U3)
-    product(mh, kh, cols, s1, kh, w_op(kWT1), t, cb);             // T = P5
-    for_blocks(mh, cols, [&](size_t i, size_t j) {
-      const v128_t p5 = wasm_v128_load(t + i * cb + j);
-      int32_t* d12 = c12 + i * ldc + j;
-      int32_t* d22 = c22 + i * ldc + j;
-      wasm_v128_store(d12, wasm_i32x4_add(wasm_v128_load(d22), p5));                 // C12 = U2 + P5 (U4)
-      wasm_v128_store(d22, wasm_i32x4_add(wasm_v128_load(c21 + i * ldc + j), p5));  // C22 = U3 + P5 (U7)
-    });
-    product(mh, kh, cols, s4, kh, w_op(kWB22), t, cb);            // T = P3
-    add_block(c12, ldc, t, cb, mh, cols);                         // C12 = U4 + P3
-    product(mh, kh, cols, a22, a_stride, w_op(kWT4), t, cb);      // T = P4
-    sub_block(c21, ldc, t, cb, mh, cols);                         // C21 = U3 - P4
-    product(mh, kh, cols, a12, a_stride, w_op(kWB21), t, cb);     // T = P2
-    add_block(c11, ldc, t, cb, mh, cols);                         // C11 = P1 + P2
-    sink.emit(c11, ldc, p0 * kQGemmNr, cols);                     // [C11; C21]
-    sink.emit(c12, ldc, nh + p0 * kQGemmNr, cols);                // [C12; C22]
+    build_w_ops({static_cast<const uint8_t*>(w.data()), w.panel_bytes(), w.format() == QGemmWeightFormat::kInt8},
+                kh, hp, p0, np, w_buf, slot_bytes);
+    auto product = [&](size_t p, int32_t* dst, size_t ldd) {
+      kernel_product(mh, kh, cols, a_ops[p], w_buf + p * slot_bytes, dst, ldd);
+    };
+    winograd(mh, cols, c11, c11 + cb, c11 + mh * ldc, c11 + mh * ldc + cb, ldc, t, cb, product);
+    sink.emit(c11, ldc, p0 * kQGemmNr, cols);        // [C11; C21]
+    sink.emit(c11 + cb, ldc, nh + p0 * kQGemmNr, cols);  // [C12; C22]
   }
   return true;
 }

@@ -612,8 +612,8 @@ class QMatMulKernel : public NodeKernel {
       : NodeKernel(init), linear_(linear), fused_(fused), prepacked_(prepacked), packed_(std::move(packed)) {}
 
   static constexpr size_t kB = 1, kAZp = 2, kBZp = 3;  // MatMulInteger
-  static constexpr size_t kLA = 0, kLAScale = 1, kLAZp = 2, kLB = 3, kLBScale = 4, kLBZp = 5, kLYScale = 6,
-                          kLYZp = 7;  // QLinearMatMul
+  // QLinearMatMul; input 0 is A, as in MatMulInteger.
+  static constexpr size_t kLAScale = 1, kLAZp = 2, kLB = 3, kLBScale = 4, kLBZp = 5, kLYScale = 6, kLYZp = 7;
   static size_t b_index(bool linear) { return linear ? kLB : kB; }
   static size_t b_zp_index(bool linear) { return linear ? kLBZp : kBZp; }
 

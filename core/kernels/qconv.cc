@@ -140,6 +140,16 @@ struct RequantOut {
     qgemm_config(QGemmWeightFormat::kInt16).requant[mr - 1](mr, nc, kc2, w_rows, kc2, panels, y + out_offset, pixels,
                                                              &pp);
   }
+  // Rows [co0, co0 + rows) x the pixels of `panels` through the GEMM drivers,
+  // which take the Strassen-Winograd path where it applies.
+  void gemm(const QGemmPackedW& panels, const int16_t* w_rows, size_t kc2, size_t rows, size_t co0,
+            const int32_t* bias, size_t out_offset, size_t pixels) const {
+    QGemmRequantParams pp = *p;
+    pp.scale = p->scale + co0;
+    pp.scale_per_row = true;
+    pp.row_bias = bias + co0;
+    qgemm_requant_a16(panels, w_rows, kc2, rows, pp, y + out_offset, pixels);
+  }
   void dw_plane(const int32_t* acc, size_t count, size_t co, size_t out_index) const {
     requantize_row_qs32(acc, count, p->scale[co], p->zero_point, p->qmin, p->qmax, p->output_signed, y + out_index);
   }
@@ -151,6 +161,10 @@ struct S32Out {
             size_t out_offset, size_t pixels) const {
     qgemm_config(QGemmWeightFormat::kInt16).s32[mr - 1](mr, nc, kc2, w_rows, kc2, panels, y + out_offset, pixels,
                                                          nullptr);
+  }
+  void gemm(const QGemmPackedW& panels, const int16_t* w_rows, size_t kc2, size_t rows, size_t, const int32_t*,
+            size_t out_offset, size_t pixels) const {
+    qgemm_s32_a16(panels, w_rows, kc2, rows, y + out_offset, pixels);
   }
   void dw_plane(const int32_t* acc, size_t count, size_t, size_t out_index) const {
     std::memcpy(y + out_index, acc, count * sizeof(int32_t));
@@ -258,9 +272,15 @@ Status QConv::run_impl(const void* x, bool x_signed, int32_t x_zp, Out& out) con
     for (size_t ki = 0; ki < s.kh; ++ki)
       for (size_t kj = 0; kj < s.kw; ++kj) koff[kk++] = int32_t((ci * ph + ki * s.dilation_h) * pw + kj * s.dilation_w);
   // Pixels per block: the block's panels stay around 96 KB (L2) while every
-  // 4-channel row tile of the weights streams over them.
+  // 4-channel row tile of the weights streams over them. When the GEMM of a
+  // group is large enough for Strassen-Winograd (qgemm.h), blocks of ~2 MB of
+  // panels (at least 128 pixels) go through the GEMM drivers instead, which
+  // block for the caches themselves.
   const size_t panel_elems = 16 + kc2 * kQGemmNr;  // int16 per panel
+  size_t ms = 0, ns = 0;
+  const bool strassen = qgemm_strassen_extent(cout_g, k, pixels, &ms, &ns);
   size_t pb = std::max<size_t>(1, (96 * 1024 / 2) / panel_elems) * kQGemmNr;
+  if (strassen) pb = std::max<size_t>(128, ((size_t(1) << 20) / panel_elems) * kQGemmNr / 16 * 16);
   pb = std::min(pb, ow_r * oh);
   auto panels = alloc_array<int16_t>((pb / kQGemmNr) * panel_elems + 8);
   if (!panels) return out_of_memory("QConv: cannot allocate im2col panels");
@@ -272,6 +292,12 @@ Status QConv::run_impl(const void* x, bool x_signed, int32_t x_zp, Out& out) con
         for (size_t q = 0; q < nc; q += kQGemmNr) {
           im2col_panel(xpad.get(), pw, s, ow, koff.data(), k, p0 + q, std::min(kQGemmNr, nc - q),
                        panels.get() + (q / kQGemmNr) * panel_elems);
+        }
+        if (strassen) {
+          const size_t co_abs = g * cout_g;
+          out.gemm(QGemmPackedW::view_int16(panels.get(), k, nc), w16_.data() + co_abs * kc2, kc2, cout_g, co_abs,
+                   bias_.data(), (n * s.c_out + co_abs) * pixels + p0, pixels);
+          continue;
         }
         for (size_t co = 0; co < cout_g; co += kQGemmMr) {
           const size_t mr = std::min(kQGemmMr, cout_g - co), co_abs = g * cout_g + co;

@@ -186,6 +186,18 @@ Result<QGemmPackedW> qgemm_pack_w(const void* w, bool w_signed, size_t k, size_t
   return out;
 }
 
+QGemmPackedW QGemmPackedW::view_int16(const void* data, size_t k, size_t n) {
+  QGemmPackedW v;
+  // Non-owning: an aliasing shared_ptr with no control block.
+  v.data_ = std::shared_ptr<void>(std::shared_ptr<void>(), const_cast<void*>(data));
+  v.k_ = k;
+  v.n_ = n;
+  v.format_ = QGemmWeightFormat::kInt16;
+  v.panel_bytes_ = 32 + qgemm_round_up2(k) * kQGemmNr * 2;
+  v.nbytes_ = (n + kQGemmNr - 1) / kQGemmNr * v.panel_bytes_;
+  return v;
+}
+
 void qgemm_pack_a_q8(const void* a, bool a_signed, size_t m, size_t k, size_t lda, int32_t a_zp, int16_t* out,
                      size_t out_stride) {
   const v128_t vzp = wasm_i16x8_splat(int16_t(a_zp));

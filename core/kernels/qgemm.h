@@ -141,6 +141,11 @@ class QGemmPackedW {
   }
   size_t nbytes() const { return nbytes_; }
 
+  // A view of int16 panels in the layout above, built elsewhere (QConv's
+  // im2col): k x n, `data` 16-byte padded past the last panel; it must outlive
+  // the view.
+  static QGemmPackedW view_int16(const void* data, size_t k, size_t n);
+
  private:
   friend Result<QGemmPackedW> qgemm_pack_w(const void*, bool, size_t, size_t, size_t, size_t, const int32_t*,
                                            bool, const int32_t*, int);
@@ -189,9 +194,12 @@ struct QGemmStrassenLimits {
 QGemmStrassenLimits qgemm_strassen_limits();
 // Process-wide; for tests and benchmarks (min_m = SIZE_MAX turns it off).
 void qgemm_set_strassen_limits(const QGemmStrassenLimits& limits);
-// The part of an m-row call the Strassen path takes: *ms rows, *ns columns;
-// false when it does not apply.
-bool qgemm_strassen_extent(const QGemmPackedW& w, size_t m, size_t* ms, size_t* ns);
+// The part of an m x k x n call (kc2 = round_up(k, 2)) the Strassen path
+// takes: *ms rows, *ns columns; false when it does not apply.
+bool qgemm_strassen_extent(size_t m, size_t k, size_t n, size_t* ms, size_t* ns);
+inline bool qgemm_strassen_extent(const QGemmPackedW& w, size_t m, size_t* ms, size_t* ns) {
+  return qgemm_strassen_extent(m, w.k(), w.n(), ms, ns);
+}
 // Receives the Strassen path's results one block at a time: C (without the
 // bias; every row of the call, row stride ldc) for columns [col0, col0 + cols).
 class QGemmBlockSink {

@@ -216,10 +216,13 @@ bool level_fits(size_t m, size_t kc2, size_t n) {
 QGemmStrassenLimits qgemm_strassen_limits() { return g_limits; }
 void qgemm_set_strassen_limits(const QGemmStrassenLimits& limits) { g_limits = limits; }
 
-bool qgemm_strassen_extent(const QGemmPackedW& w, size_t m, size_t* ms, size_t* ns) {
+bool qgemm_strassen_extent(size_t m, size_t k, size_t n, size_t* ms, size_t* ns) {
   *ms = m & ~size_t(1);
-  *ns = w.n() & ~size_t(15);
-  return level_fits(*ms, w.kc2(), *ns) && w.kc2() <= (size_t(1) << 20);
+  *ns = n & ~size_t(15);
+  const size_t kc2 = qgemm_round_up2(k);
+  // Beyond K = 64K the scratch (A sums: rows x K int16, W operands) would run to
+  // tens of MB; such calls take the direct path.
+  return level_fits(*ms, kc2, *ns) && kc2 <= (size_t(1) << 16);
 }
 
 bool qgemm_strassen(const QGemmPackedW& w, const int16_t* a16, size_t a_stride, size_t m, size_t n,

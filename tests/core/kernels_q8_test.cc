@@ -713,6 +713,57 @@ TEST_CASE("qconv: MobileNet-like shapes (1x1, 3x3 depthwise s1/s2, 5x5 depthwise
   run_conv_case(mk(3, 16, 33, 3, 2, 1));
 }
 
+TEST_CASE("qconv: the Strassen-Winograd path (through the GEMM drivers) equals the reference convolution") {
+  auto mk = [](size_t cin, size_t cout, size_t h, size_t w, size_t k, size_t stride, size_t groups, uint64_t seed) {
+    ConvCase c;
+    c.s.c_in = cin;
+    c.s.c_out = cout;
+    c.s.h = h;
+    c.s.w = w;
+    c.s.kh = c.s.kw = k;
+    c.s.stride_h = c.s.stride_w = stride;
+    c.s.pad_top = c.s.pad_left = c.s.pad_bottom = c.s.pad_right = k / 2;
+    c.s.groups = groups;
+    c.x_signed = seed % 2 == 1;
+    c.w_signed = seed % 3 != 2;
+    c.per_channel = seed % 2 == 0;
+    c.x_zp = c.x_signed ? -7 : 201;
+    c.seed = seed;
+    return c;
+  };
+  auto takes_strassen = [](const ConvCase& c) {
+    const size_t cin_g = c.s.c_in / c.s.groups, cout_g = c.s.c_out / c.s.groups;
+    const size_t oh = qconv_out_dim(c.s.h, c.s.kh, c.s.stride_h, 1, c.s.pad_top, c.s.pad_bottom);
+    const size_t ow = qconv_out_dim(c.s.w, c.s.kw, c.s.stride_w, 1, c.s.pad_left, c.s.pad_right);
+    size_t ms = 0, ns = 0;
+    return qgemm_strassen_extent(cout_g, cin_g * c.s.kh * c.s.kw, oh * ow, &ms, &ns);
+  };
+  {
+    // At the default limits: a 1x1 layer (K = 256) and a 3x3 layer (K = 288).
+    for (const ConvCase& c : {mk(256, 64, 14, 14, 1, 1, 1, 1), mk(32, 48, 20, 19, 3, 1, 1, 2)}) {
+      REQUIRE(takes_strassen(c));
+      run_conv_case(c);
+    }
+  }
+  // Lowered limits: odd channel counts (a direct last row), pixel counts that
+  // leave columns past the last multiple of 16, both kc2 % 4 cases, groups,
+  // strides and two images.
+  const StrassenLimitsScope scope({2, 1, 16});
+  int taken = 0;
+  uint64_t seed = 100;
+  for (size_t cin : {size_t(2), size_t(3), size_t(8)})
+    for (size_t cout : {size_t(2), size_t(7), size_t(12)})
+      for (size_t k : {size_t(1), size_t(3)})
+        for (size_t stride : {size_t(1), size_t(2)}) {
+          ConvCase c = mk(cin * 2, cout * 2, 9 + seed % 5, 11 + seed % 7, k, stride, seed % 3 == 0 ? 2 : 1, seed);
+          c.s.n = seed % 4 == 0 ? 2 : 1;
+          ++seed;
+          taken += takes_strassen(c);
+          run_conv_case(c);
+        }
+  CHECK(taken >= 20);
+}
+
 TEST_CASE("QConv::create rejects inconsistent shapes") {
   const int8_t w[8] = {0};
   const int32_t zp = 0;

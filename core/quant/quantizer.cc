@@ -427,18 +427,6 @@ Status Quantizer::plan() {
     nodes_[weighted.back()].reason = "last layer kept in float (recipe.keepLastLayer)";
   }
 
-  // Weight-only per-block: the block size must divide K of every MatMul/Gemm.
-  if (recipe_.mode == QuantMode::kWeightOnly && recipe_.weights.granularity == Granularity::kPerBlock) {
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      if (!nodes_[i].weighted || is_op(nodes[i], "Conv")) continue;
-      const Tensor* w = graph_.find_initializer(nodes[i].inputs[1]);
-      const int64_t k = w->dim(nodes_[i].weight_axis == 0 ? 1 : 0);
-      if (k % recipe_.weights.block_size != 0)
-        return invalid_argument("recipe.weights.blockSize: " + std::to_string(recipe_.weights.block_size) +
-                                " does not divide K = " + std::to_string(k) + " of node '" + nodes[i].name + "' (" +
-                                nodes[i].op_type + "); choose a block size dividing K or exclude the node");
-    }
-  }
   // NaN/Inf in the weights we are about to quantize.
   for (size_t i = 0; i < nodes.size(); ++i) {
     if (!nodes_[i].weighted) continue;
@@ -900,17 +888,24 @@ Result<QuantizedModel> Quantizer::finish() {
       }
       const int64_t N = wnk.dim(0), K = wnk.dim(1);
       const int bs = recipe_.weights.block_size;
-      const int64_t blocks = K / bs;
+      // K need not be a multiple of the block: the last block of each row is
+      // padded (MatMulNBits: ceil(K / block_size) blocks per column).
+      const int64_t blocks = (K + bs - 1) / bs;
       // Unsigned 4-bit codes: symmetric uses the implicit zero point 8.
       WeightRecipe wr = recipe_.weights;
       WQ_ASSIGN_OR_RETURN(QuantizedWeight qw, quantize_weight(base, wnk, 1, bs, wr, false, DType::kInt32));
       const int32_t* codes = qw.q.data<int32_t>();
       WQ_ASSIGN_OR_RETURN(Tensor packed, Tensor::zeros(DType::kUInt8, {N, blocks, bs / 2}));
       uint8_t* pd = packed.mutable_data<uint8_t>();
-      for (int64_t k = 0; k < N * K; ++k) {
-        const int32_t zp_shift = sym ? 8 : 0;  // symmetric codes are signed [-8, 7]
-        const uint32_t u = uint32_t(codes[k] + zp_shift) & 0xF;
-        pd[k / 2] |= uint8_t(u << ((k & 1) * 4));
+      const int32_t zp_shift = sym ? 8 : 0;  // symmetric codes are signed [-8, 7]
+      for (int64_t r = 0; r < N; ++r) {
+        for (int64_t c = 0; c < blocks * bs; ++c) {
+          // Padding holds the block's zero code, so it dequantizes to exactly 0.
+          const uint32_t u = c < K ? uint32_t(codes[r * K + c] + zp_shift) & 0xF
+                                   : uint32_t(sym ? 8 : qw.params.zero_points[size_t(r * blocks + c / bs)]) & 0xF;
+          const int64_t idx = r * blocks * bs + c;
+          pd[idx / 2] |= uint8_t(u << ((idx & 1) * 4));
+        }
       }
       const std::string bq = b.fresh(base + "_nbits");
       const std::string sc = b.fresh(base + "_scales");

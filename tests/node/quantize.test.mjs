@@ -107,6 +107,10 @@ const modes = [
   { recipe: { mode: 'weight-only' }, ortTol: 1e-3, ops: ['com.microsoft:MatMulNBits'] },
   { recipe: { mode: 'weight-only', weights: { bits: 4, granularity: 'per-block', blockSize: 32, symmetric: false } },
     ortTol: 1e-3, ops: ['com.microsoft:MatMulNBits'] },
+  // K = 1568 of the first dense layer is 12.25 blocks of 128: a padded last block.
+  { recipe: { mode: 'weight-only', weights: { blockSize: 128 } }, ortTol: 1e-3, ops: ['com.microsoft:MatMulNBits'] },
+  { recipe: { mode: 'weight-only', weights: { bits: 4, granularity: 'per-block', blockSize: 128, symmetric: false } },
+    ortTol: 1e-3, ops: ['com.microsoft:MatMulNBits'] },
   { recipe: { mode: 'fp16' }, ortTol: 1e-3, ops: ['Cast'] },
 ];
 
@@ -141,7 +145,7 @@ test('bad recipes and samples give errors naming the field, node or sample; the 
   const bad = [
     [{ mode: 'static', colour: 'red' }, /recipe: unknown key "colour"/],
     [{ mode: 'dynamic', activations: { bits: 4 } }, /recipe\.activations\.bits: 4-bit activations need mode "static"/],
-    [{ mode: 'weight-only', weights: { blockSize: 128 } }, /recipe\.weights\.blockSize: 128 does not divide K = 1568/],
+    [{ mode: 'weight-only', weights: { blockSize: 24 } }, /recipe\.weights\.blockSize: must be a power of two >= 16/],
     [{ mode: 'static', exclude: { nodes: ['nope'] } }, /recipe\.exclude\.nodes: no node named 'nope'/],
     [{ mode: 'static', weights: { granularity: 'per-block' } }, /recipe\.weights\.granularity/],
     ['{"mode": "static",', /recipe: JSON/],

@@ -32,22 +32,13 @@
 #include "core/kernels/qgemm.h"
 #include "core/kernels/qgemm_4bit.h"
 #include "core/kernels/qquantize.h"
+#include "tests/core/xorshift_rng.h"
 
 using namespace wq;
 
 namespace {
 
-struct Rng {
-  uint64_t s = 0x9E3779B97F4A7C15ull;
-  uint32_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return uint32_t(s >> 11);
-  }
-  int range(int lo, int hi) { return lo + int(next() % uint32_t(hi - lo + 1)); }
-  float uniform(float lo, float hi) { return lo + (hi - lo) * float(next() & 0xFFFFFF) / 16777216.0f; }
-};
+using Rng = test::XorshiftRng;
 
 double wall_ms() {
   using namespace std::chrono;

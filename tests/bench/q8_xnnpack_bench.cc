@@ -27,21 +27,13 @@
 
 #include "core/kernels/qgemm.h"
 #include "core/quant/qparams.h"
+#include "tests/core/xorshift_rng.h"
 
 using namespace wq;
 
 namespace {
 
-struct Rng {
-  uint64_t s = 0x9E3779B97F4A7C15ull;
-  uint32_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return uint32_t(s >> 11);
-  }
-  int range(int lo, int hi) { return lo + int(next() % uint32_t(hi - lo + 1)); }
-};
+using Rng = test::XorshiftRng;
 
 double cpu_ms() {
   timespec ts;

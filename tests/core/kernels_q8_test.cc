@@ -16,21 +16,14 @@
 #include "core/kernels/qgemm_4bit.h"
 #include "core/kernels/qquantize.h"
 #include "core/quant/qparams.h"
+#include "tests/core/conv_shapes.h"
+#include "tests/core/xorshift_rng.h"
 
 namespace wq {
 namespace {
 
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
-  uint32_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return uint32_t(s >> 11);
-  }
-  int range(int lo, int hi) { return lo + int(next() % uint32_t(hi - lo + 1)); }
-  float uniform(float lo, float hi) { return lo + (hi - lo) * float(next() & 0xFFFFFF) / 16777216.0f; }
+struct Rng : test::XorshiftRng {
+  explicit Rng(uint64_t seed) : XorshiftRng(seed * 0x9E3779B97F4A7C15ull + 1) {}
 };
 
 // Sizes that catch tail bugs: 1..17, around 32 and 64, primes.
@@ -639,43 +632,9 @@ void run_conv_case(const ConvCase& c) {
 TEST_CASE("qconv: GEMM and depthwise paths equal the reference convolution") {
   uint64_t seed = 1;
   Rng pick(99);
-  const size_t kernels[] = {1, 2, 3, 5};
   for (int t = 0; t < 260; ++t) {
     ConvCase c;
-    QConvShape& s = c.s;
-    const int kind = t % 4;  // 0 dense, 1 grouped, 2 depthwise, 3 depthwise x2 multiplier
-    s.n = t % 13 == 0 ? 2 : 1;
-    s.kh = kernels[pick.next() % 4];
-    s.kw = t % 5 == 0 ? kernels[pick.next() % 4] : s.kh;
-    s.stride_h = 1 + pick.next() % 3;
-    s.stride_w = t % 3 == 0 ? s.stride_h : 1 + pick.next() % 2;
-    s.dilation_h = t % 7 == 0 ? 2 : 1;
-    s.dilation_w = t % 11 == 0 ? 2 : 1;
-    s.pad_top = pick.next() % 3;
-    s.pad_bottom = pick.next() % 3;
-    s.pad_left = pick.next() % 3;
-    s.pad_right = t % 2 ? s.pad_left : pick.next() % 3;
-    s.h = 1 + pick.next() % 12 + (t % 17 == 0 ? 20 : 0);
-    s.w = 1 + pick.next() % 19 + (t % 19 == 0 ? 30 : 0);
-    const size_t ch = 1 + pick.next() % 6;
-    if (kind == 0) {
-      s.groups = 1;
-      s.c_in = ch;
-      s.c_out = 1 + pick.next() % 17;
-    } else if (kind == 1) {
-      s.groups = 2;
-      s.c_in = 2 * ch;
-      s.c_out = 2 * (1 + pick.next() % 9);
-    } else if (kind == 2) {
-      s.groups = s.c_in = s.c_out = ch + (t % 9 == 0 ? 16 : 0);
-    } else {
-      s.groups = s.c_in = ch;
-      s.c_out = 2 * ch;
-    }
-    if (qconv_out_dim(s.h, s.kh, s.stride_h, s.dilation_h, s.pad_top, s.pad_bottom) == 0 ||
-        qconv_out_dim(s.w, s.kw, s.stride_w, s.dilation_w, s.pad_left, s.pad_right) == 0) {
-      continue;
-    }
+    if (!test::random_conv_shape(pick, t, 0, &c.s)) continue;
     c.x_signed = t % 2 == 1;
     c.w_signed = t % 3 != 2;
     c.per_channel = t % 2 == 0;
@@ -687,22 +646,34 @@ TEST_CASE("qconv: GEMM and depthwise paths equal the reference convolution") {
   }
 }
 
+namespace {
+
+// A k x k convolution with k / 2 padding on every side.
+ConvCase square_conv(size_t cin, size_t cout, size_t h, size_t w, size_t k, size_t stride, size_t groups,
+                     uint64_t seed) {
+  ConvCase c;
+  c.s.c_in = cin;
+  c.s.c_out = cout;
+  c.s.h = h;
+  c.s.w = w;
+  c.s.kh = c.s.kw = k;
+  c.s.stride_h = c.s.stride_w = stride;
+  c.s.pad_top = c.s.pad_left = c.s.pad_bottom = c.s.pad_right = k / 2;
+  c.s.groups = groups;
+  c.seed = seed;
+  return c;
+}
+
+}  // namespace
+
 TEST_CASE("qconv: MobileNet-like shapes (1x1, 3x3 depthwise s1/s2, 5x5 depthwise)") {
   uint64_t seed = 500;
   auto mk = [&](size_t cin, size_t cout, size_t hw, size_t k, size_t stride, size_t groups) {
-    ConvCase c;
-    c.s.c_in = cin;
-    c.s.c_out = cout;
-    c.s.h = c.s.w = hw;
-    c.s.kh = c.s.kw = k;
-    c.s.stride_h = c.s.stride_w = stride;
-    c.s.pad_top = c.s.pad_left = c.s.pad_bottom = c.s.pad_right = k / 2;
-    c.s.groups = groups;
+    ConvCase c = square_conv(cin, cout, hw, hw, k, stride, groups, seed++);
     c.x_signed = false;
     c.w_signed = true;
     c.per_channel = true;
     c.x_zp = 3;
-    c.seed = seed++;
     return c;
   };
   run_conv_case(mk(16, 24, 28, 1, 1, 1));
@@ -715,20 +686,11 @@ TEST_CASE("qconv: MobileNet-like shapes (1x1, 3x3 depthwise s1/s2, 5x5 depthwise
 
 TEST_CASE("qconv: the Strassen-Winograd path (through the GEMM drivers) equals the reference convolution") {
   auto mk = [](size_t cin, size_t cout, size_t h, size_t w, size_t k, size_t stride, size_t groups, uint64_t seed) {
-    ConvCase c;
-    c.s.c_in = cin;
-    c.s.c_out = cout;
-    c.s.h = h;
-    c.s.w = w;
-    c.s.kh = c.s.kw = k;
-    c.s.stride_h = c.s.stride_w = stride;
-    c.s.pad_top = c.s.pad_left = c.s.pad_bottom = c.s.pad_right = k / 2;
-    c.s.groups = groups;
+    ConvCase c = square_conv(cin, cout, h, w, k, stride, groups, seed);
     c.x_signed = seed % 2 == 1;
     c.w_signed = seed % 3 != 2;
     c.per_channel = seed % 2 == 0;
     c.x_zp = c.x_signed ? -7 : 201;
-    c.seed = seed;
     return c;
   };
   auto takes_strassen = [](const ConvCase& c) {

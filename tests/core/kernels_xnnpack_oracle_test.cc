@@ -36,6 +36,8 @@
 #include "core/kernels/qconv.h"
 #include "core/kernels/qgemm.h"
 #include "core/quant/qparams.h"
+#include "tests/core/conv_shapes.h"
+#include "tests/core/xorshift_rng.h"
 
 namespace wq {
 namespace {
@@ -46,17 +48,8 @@ namespace {
 constexpr int kMaxLsb = 0;
 constexpr double kMaxDiffFraction = 0.0;
 
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 7) {}
-  uint32_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return uint32_t(s >> 11);
-  }
-  int range(int lo, int hi) { return lo + int(next() % uint32_t(hi - lo + 1)); }
-  float uniform(float lo, float hi) { return lo + (hi - lo) * float(next() & 0xFFFFFF) / 16777216.0f; }
+struct Rng : test::XorshiftRng {
+  explicit Rng(uint64_t seed) : XorshiftRng(seed * 0x9E3779B97F4A7C15ull + 7) {}
 };
 
 bool xnn_ready() {
@@ -505,44 +498,10 @@ void run_conv_oracle(const ConvOracleCase& c, DiffStats& stats) {
 // depthwise with a channel multiplier.
 void sweep_conv(ConvKind kind, int count, DiffStats& stats, uint64_t seed0, bool small = false) {
   Rng pick(seed0);
-  const size_t kernels[] = {1, 2, 3, 5};
   int done = 0;
   for (int t = 0; done < count && t < 20 * count; ++t) {
     ConvOracleCase c;
-    QConvShape& s = c.s;
-    const int shape_kind = t % 4;  // 0 dense, 1 grouped, 2 depthwise, 3 depthwise x2
-    s.n = t % 13 == 0 ? 2 : 1;
-    s.kh = kernels[pick.next() % 4];
-    s.kw = t % 5 == 0 ? kernels[pick.next() % 4] : s.kh;
-    s.stride_h = 1 + pick.next() % 3;
-    s.stride_w = t % 3 == 0 ? s.stride_h : 1 + pick.next() % 2;
-    s.dilation_h = t % 7 == 0 ? 2 : 1;
-    s.dilation_w = t % 11 == 0 ? 2 : 1;
-    s.pad_top = pick.next() % 3;
-    s.pad_bottom = pick.next() % 3;
-    s.pad_left = pick.next() % 3;
-    s.pad_right = t % 2 ? s.pad_left : pick.next() % 3;
-    s.h = 1 + pick.next() % 12 + (t % 17 == 0 ? 20 : 0);
-    s.w = 1 + pick.next() % 19 + (t % 19 == 0 ? 30 : 0);
-    const size_t ch = 1 + pick.next() % 6;
-    if (shape_kind == 0) {
-      s.groups = 1;
-      s.c_in = ch + (t % 8 == 0 ? 29 : 0);
-      s.c_out = 1 + pick.next() % 17;
-    } else if (shape_kind == 1) {
-      s.groups = 2;
-      s.c_in = 2 * ch;
-      s.c_out = 2 * (1 + pick.next() % 9);
-    } else if (shape_kind == 2) {
-      s.groups = s.c_in = s.c_out = ch + (t % 9 == 0 ? 16 : 0);
-    } else {
-      s.groups = s.c_in = ch;
-      s.c_out = 2 * ch;
-    }
-    if (qconv_out_dim(s.h, s.kh, s.stride_h, s.dilation_h, s.pad_top, s.pad_bottom) == 0 ||
-        qconv_out_dim(s.w, s.kw, s.stride_w, s.dilation_w, s.pad_left, s.pad_right) == 0) {
-      continue;
-    }
+    if (!test::random_conv_shape(pick, t, 29, &c.s)) continue;
     c.kind = kind;
     c.x_unsigned = kind != ConvKind::kQu8 && t % 2 == 1;
     c.pow2_scales = t % 4 < 2;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/graph/graph.h"
+#include "core/graph/graph_edit.h"
 #include "core/model.h"
 #include "core/onnx/onnx_proto.h"
 #include "core/onnx/tensor_convert.h"
@@ -31,6 +32,9 @@ using namespace wq::test;
 
 namespace {
 
+using detail::attr_ints;
+using detail::attr_string;
+
 std::vector<float> ramp(size_t n, uint32_t seed) {
   std::vector<float> v(n);
   uint32_t s = seed * 2654435761u + 7u;
@@ -44,22 +48,6 @@ std::vector<float> ramp(size_t n, uint32_t seed) {
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.defined() && b.defined() && a.dtype() == b.dtype() && a.shape() == b.shape() &&
          std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
-}
-
-onnx::AttributeProto ints_attr(const std::string& name, std::vector<int64_t> v) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::INTS;
-  a.ints = std::move(v);
-  return a;
-}
-
-onnx::AttributeProto string_attr(const std::string& name, const std::string& v) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::STRING;
-  a.s = v;
-  return a;
 }
 
 // A Constant node holding `t` (PP-OCR stores every weight this way).
@@ -95,9 +83,9 @@ onnx::ModelProto session_model(const Weights& w) {
   g.input.push_back(value_info("a", DType::kFloat32, {"M", 5}));
   for (const auto& kv : w.protos) g.initializer.push_back(kv.second);
   onnx::NodeProto c1 = node("Conv", {"x", "W1", "B1"}, {"y1"}, "conv_explicit");
-  c1.attribute.push_back(ints_attr("pads", {1, 1, 1, 1}));
+  c1.attribute.push_back(attr_ints("pads", {1, 1, 1, 1}));
   onnx::NodeProto c2 = node("Conv", {"x", "W2"}, {"y2"}, "conv_same");
-  c2.attribute.push_back(string_attr("auto_pad", "SAME_UPPER"));
+  c2.attribute.push_back(attr_string("auto_pad", "SAME_UPPER"));
   onnx::NodeProto gemm = node("Gemm", {"a", "Bg", "C"}, {"g"}, "gemm");
   gemm.attribute.push_back(int_attr("transB", 1));
   onnx::NodeProto gemm2 = node("Gemm", {"a", "Bg2", "C2"}, {"g2"}, "gemm_alpha");
@@ -275,7 +263,7 @@ std::vector<uint8_t> small_model_bytes() {
   g.node.push_back(constant_node("b", float_initializer("b", {6}, ramp(6, 31))));
   g.initializer.push_back(float_initializer("fc", {6, 5}, ramp(30, 32)));
   onnx::NodeProto conv = node("Conv", {"x", "w", "b"}, {"c"}, "conv");
-  conv.attribute.push_back(ints_attr("pads", {1, 1, 1, 1}));
+  conv.attribute.push_back(attr_ints("pads", {1, 1, 1, 1}));
   g.node.push_back(conv);
   g.node.push_back(node("Relu", {"c"}, {"r"}, "relu"));
   g.node.push_back(node("GlobalAveragePool", {"r"}, {"p"}, "pool"));

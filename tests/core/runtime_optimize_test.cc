@@ -12,6 +12,7 @@
 // The last test quantizes the PP-OCR direction classifier with our quantizer
 // and checks that every Conv / MatMul fused, node by node against the
 // unfused graph.
+#include "core/graph/graph_edit.h"
 #include "core/runtime/optimize.h"
 
 #include <doctest.h>
@@ -41,6 +42,8 @@
 namespace wq {
 namespace {
 
+using detail::attr_ints;
+
 // ---- building models ----------------------------------------------------------------
 
 struct Rng {
@@ -53,14 +56,6 @@ struct Rng {
   int32_t range(int32_t lo, int32_t hi) { return lo + int32_t(next() % uint32_t(hi - lo + 1)); }
   float uniform(float lo, float hi) { return lo + (hi - lo) * float(next() % 1000001u) / 1000000.0f; }
 };
-
-onnx::AttributeProto ints_attr(const std::string& name, std::vector<int64_t> v) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::INTS;
-  a.ints = std::move(v);
-  return a;
-}
 
 class Builder {
  public:
@@ -311,10 +306,10 @@ void run_conv_case(const ConvCase& cc, uint64_t seed) {
     conv_in.push_back("bias");
   }
   std::vector<onnx::AttributeProto> conv_attrs = {
-      ints_attr("strides", cc.one_d ? std::vector<int64_t>{cc.stride} : std::vector<int64_t>{cc.stride, cc.stride}),
-      ints_attr("pads", cc.one_d ? std::vector<int64_t>{cc.pad, cc.pad}
+      attr_ints("strides", cc.one_d ? std::vector<int64_t>{cc.stride} : std::vector<int64_t>{cc.stride, cc.stride}),
+      attr_ints("pads", cc.one_d ? std::vector<int64_t>{cc.pad, cc.pad}
                                  : std::vector<int64_t>{cc.pad, cc.pad, cc.pad, cc.pad}),
-      ints_attr("dilations",
+      attr_ints("dilations",
                 cc.one_d ? std::vector<int64_t>{cc.dilation} : std::vector<int64_t>{cc.dilation, cc.dilation}),
       test::int_attr("group", cc.group)};
   b.node("Conv", conv_in, {"y"}, conv_attrs);
@@ -702,10 +697,10 @@ TEST_CASE("DequantizeLinear -> data-movement op -> QuantizeLinear runs on the 8-
     std::vector<std::pair<std::string, Tensor>> extra;  // constant inputs after the data
   };
   const std::vector<Op> ops = {
-      {"MaxPool", {ints_attr("kernel_shape", {3, 3}), ints_attr("strides", {2, 2}), ints_attr("pads", {1, 1, 1, 1})}, {}},
-      {"MaxPool", {ints_attr("kernel_shape", {2, 2}), test::int_attr("ceil_mode", 1)}, {}},
+      {"MaxPool", {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {2, 2}), attr_ints("pads", {1, 1, 1, 1})}, {}},
+      {"MaxPool", {attr_ints("kernel_shape", {2, 2}), test::int_attr("ceil_mode", 1)}, {}},
       {"Reshape", {}, {{"shape", Tensor::from_int64s({2}, {3, -1})}}},
-      {"Transpose", {ints_attr("perm", {0, 2, 3, 1})}, {}},
+      {"Transpose", {attr_ints("perm", {0, 2, 3, 1})}, {}},
       {"Flatten", {test::int_attr("axis", 2)}, {}},
       {"Squeeze", {}, {{"axes", Tensor::from_int64s({1}, {0})}}},
       {"Unsqueeze", {}, {{"axes", Tensor::from_int64s({1}, {2})}}},
@@ -921,7 +916,7 @@ TEST_CASE("Model::load runs the fused graph and Model::save writes the user's gr
   b.node("QuantizeLinear", {"x", "xs", "xzp"}, {"xq"});
   b.node("DequantizeLinear", {"xq", "xs", "xzp"}, {"xd"});
   b.node("DequantizeLinear", {"wq", "ws"}, {"w"});
-  b.node("Conv", {"xd", "w"}, {"y"}, {ints_attr("pads", {1, 1, 1, 1})});
+  b.node("Conv", {"xd", "w"}, {"y"}, {attr_ints("pads", {1, 1, 1, 1})});
   b.node("Relu", {"y"}, {"yr"});
   b.node("QuantizeLinear", {"yr", "ys", "yzp"}, {"yq"});
   const std::vector<uint8_t> bytes = onnx::serialize_model(b.model());

@@ -9,6 +9,9 @@
 #include <emscripten/val.h>
 
 #include <chrono>
+#include <exception>
+#include <new>
+#include <stdexcept>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -40,6 +43,51 @@ val error_result(const Status& s) {
   r.set("error", error_value(s));
   return r;
 }
+
+// The boundary guard. The core returns errors as values, but a standard
+// container that cannot grow throws std::bad_alloc (built with
+// -fwasm-exceptions, so it unwinds instead of aborting): every entry point
+// below runs inside guarded_call, which turns that into OUT_OF_MEMORY and
+// anything else into INTERNAL, so the module stays usable.
+enum class ErrorShape { kStatus, kResult };  // null | {code,message}  vs  {value} | {error}
+
+template <typename F>
+val guarded_call(ErrorShape shape, F&& f) {
+  Status failure;
+  try {
+    return f();
+  } catch (const std::length_error&) {
+    failure = out_of_memory("out of memory: a buffer would exceed the largest possible allocation");
+  } catch (const std::bad_alloc&) {
+    failure = out_of_memory("out of memory: the WASM heap could not grow for this call");
+  } catch (const std::exception& e) {
+    failure = internal_error(std::string("unexpected C++ exception: ") + e.what());
+  }
+  return shape == ErrorShape::kStatus ? error_value(failure) : error_result(failure);
+}
+
+template <ErrorShape S, typename M, M method>
+struct Guard;
+template <ErrorShape S, typename C, typename... A, val (C::*method)(A...)>
+struct Guard<S, val (C::*)(A...), method> {
+  static val call(C& self, A... args) {
+    return guarded_call(S, [&]() { return (self.*method)(args...); });
+  }
+};
+template <ErrorShape S, typename C, typename... A, val (C::*method)(A...) const>
+struct Guard<S, val (C::*)(A...) const, method> {
+  static val call(const C& self, A... args) {
+    return guarded_call(S, [&]() { return (self.*method)(args...); });
+  }
+};
+template <ErrorShape S, typename... A, val (*fn)(A...)>
+struct Guard<S, val (*)(A...), fn> {
+  static val call(A... args) {
+    return guarded_call(S, [&]() { return fn(args...); });
+  }
+};
+#define WQ_GUARD_STATUS(m) &::wq::Guard<::wq::ErrorShape::kStatus, decltype(m), m>::call
+#define WQ_GUARD_RESULT(m) &::wq::Guard<::wq::ErrorShape::kResult, decltype(m), m>::call
 
 val shape_value(const std::vector<Dim>& dims) {
   val a = val::array();
@@ -113,19 +161,24 @@ Result<Tensor> tensor_from_js(const val& feed) {
   const size_t rank = js_shape["length"].as<size_t>();
   for (size_t i = 0; i < rank; ++i) {
     const double d = js_shape[i].as<double>();
-    if (!(d >= 0) || d != static_cast<double>(static_cast<int64_t>(d)))
+    // Range first: casting a double beyond int64 to an integer is undefined.
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != static_cast<double>(static_cast<int64_t>(d)))
       return invalid_argument("input '" + name + "': shape dim " + std::to_string(i) +
-                              " must be a non-negative integer");
+                              " must be an integer in [0, 2^53]");
     shape.push_back(static_cast<int64_t>(d));
   }
-  WQ_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(dtype, shape));
+  // The data length is checked against the shape (in 64 bits) before anything
+  // is allocated, so a shape that disagrees with its buffer is named as such.
   const val bytes = feed["bytes"];
-  const size_t n = bytes["length"].as<size_t>();
-  if (n != t.nbytes())
-    return invalid_argument("input '" + name + "': data holds " + std::to_string(n) + " bytes but shape " +
-                            shape_to_string(shape) + " of " + dtype_name(dtype) + " needs " +
-                            std::to_string(t.nbytes()));
-  if (n) val(emscripten::typed_memory_view(n, static_cast<uint8_t*>(t.mutable_raw()))).call<void>("set", bytes);
+  const double n = bytes["length"].as<double>();
+  const int64_t numel = shape_numel(shape);
+  const uint64_t need = numel < 0 ? UINT64_MAX : dtype_storage_bytes(dtype, numel);
+  if (numel < 0 || static_cast<double>(need) != n)
+    return invalid_argument("input '" + name + "': data holds " + std::to_string(static_cast<uint64_t>(n)) +
+                            " bytes but shape " + shape_to_string(shape) + " of " + dtype_name(dtype) + " needs " +
+                            (numel < 0 ? std::string("more than 2^63 elements") : std::to_string(need)));
+  WQ_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(dtype, shape));
+  if (need) val(emscripten::typed_memory_view(t.nbytes(), static_cast<uint8_t*>(t.mutable_raw()))).call<void>("set", bytes);
   return t;
 }
 
@@ -375,7 +428,14 @@ class WasmComparator {
     const bool has_labels = !labels.isNull() && !labels.isUndefined();
     if (has_labels) {
       const size_t n = labels["length"].as<size_t>();
-      for (size_t i = 0; i < n; ++i) l.push_back(int64_t(labels[i].as<double>()));
+      for (size_t i = 0; i < n; ++i) {
+        const double v = labels[i].as<double>();
+        if (!(v >= 0 && v <= 2147483647.0) || v != static_cast<double>(static_cast<int64_t>(v)))
+          return error_value(invalid_argument("sample " + std::to_string(comparator_->samples()) + ": label " +
+                                              std::to_string(i) + " must be a class index (an integer >= 0), got " +
+                                              val(v).call<std::string>("toString")));
+        l.push_back(static_cast<int64_t>(v));
+      }
     }
     Status st = comparator_->add_sample(*inputs, has_labels ? &l : nullptr);
     return st.ok() ? val::null() : error_value(st);
@@ -499,41 +559,41 @@ double heap_size() { return static_cast<double>(__builtin_wasm_memory_size(0)) *
 EMSCRIPTEN_BINDINGS(webquant) {
   emscripten::class_<wq::WasmModel>("WasmModel")
       .constructor<>()
-      .function("load", &wq::WasmModel::load)
+      .function("load", WQ_GUARD_STATUS(&wq::WasmModel::load))
       .function("loaded", &wq::WasmModel::loaded)
-      .function("summary", &wq::WasmModel::summary)
-      .function("run", &wq::WasmModel::run)
-      .function("save", &wq::WasmModel::save)
+      .function("summary", WQ_GUARD_RESULT(&wq::WasmModel::summary))
+      .function("run", WQ_GUARD_RESULT(&wq::WasmModel::run))
+      .function("save", WQ_GUARD_RESULT(&wq::WasmModel::save))
       .function("dispose", &wq::WasmModel::dispose);
   emscripten::class_<wq::WasmQuantizer>("WasmQuantizer")
       .constructor<>()
-      .function("create", &wq::WasmQuantizer::create)
+      .function("create", WQ_GUARD_STATUS(&wq::WasmQuantizer::create))
       .function("recipe", &wq::WasmQuantizer::recipe)
       .function("needsCalibration", &wq::WasmQuantizer::needs_calibration)
       .function("samplesSeen", &wq::WasmQuantizer::samples_seen)
-      .function("calibrate", &wq::WasmQuantizer::calibrate)
-      .function("setActivationRange", &wq::WasmQuantizer::set_activation_range)
-      .function("finish", &wq::WasmQuantizer::finish)
+      .function("calibrate", WQ_GUARD_STATUS(&wq::WasmQuantizer::calibrate))
+      .function("setActivationRange", WQ_GUARD_STATUS(&wq::WasmQuantizer::set_activation_range))
+      .function("finish", WQ_GUARD_RESULT(&wq::WasmQuantizer::finish))
       .function("dispose", &wq::WasmQuantizer::dispose);
   emscripten::class_<wq::WasmComparator>("WasmComparator")
       .constructor<>()
-      .function("create", &wq::WasmComparator::create)
-      .function("addSample", &wq::WasmComparator::add_sample)
+      .function("create", WQ_GUARD_STATUS(&wq::WasmComparator::create))
+      .function("addSample", WQ_GUARD_STATUS(&wq::WasmComparator::add_sample))
       .function("report", &wq::WasmComparator::report)
       .function("dispose", &wq::WasmComparator::dispose);
   emscripten::class_<wq::WasmFineTuner>("WasmFineTuner")
       .constructor<>()
-      .function("create", &wq::WasmFineTuner::create)
+      .function("create", WQ_GUARD_STATUS(&wq::WasmFineTuner::create))
       .function("recipe", &wq::WasmFineTuner::recipe)
       .function("output", &wq::WasmFineTuner::output)
-      .function("calibrate", &wq::WasmFineTuner::calibrate)
-      .function("setTotalSteps", &wq::WasmFineTuner::set_total_steps)
-      .function("begin", &wq::WasmFineTuner::begin)
-      .function("step", &wq::WasmFineTuner::step)
-      .function("evaluate", &wq::WasmFineTuner::evaluate)
-      .function("finish", &wq::WasmFineTuner::finish)
+      .function("calibrate", WQ_GUARD_STATUS(&wq::WasmFineTuner::calibrate))
+      .function("setTotalSteps", WQ_GUARD_STATUS(&wq::WasmFineTuner::set_total_steps))
+      .function("begin", WQ_GUARD_STATUS(&wq::WasmFineTuner::begin))
+      .function("step", WQ_GUARD_RESULT(&wq::WasmFineTuner::step))
+      .function("evaluate", WQ_GUARD_RESULT(&wq::WasmFineTuner::evaluate))
+      .function("finish", WQ_GUARD_RESULT(&wq::WasmFineTuner::finish))
       .function("dispose", &wq::WasmFineTuner::dispose);
-  emscripten::function("normalizeRecipe", &wq::normalize_recipe);
+  emscripten::function("normalizeRecipe", WQ_GUARD_RESULT(&wq::normalize_recipe));
   emscripten::function("supportedOps", &wq::supported_ops);
   emscripten::function("heapSize", &wq::heap_size);
 }

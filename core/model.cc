@@ -85,6 +85,9 @@ Result<std::unique_ptr<Model>> Model::load(std::vector<uint8_t> bytes, LoadOptio
   // optimizer gets it instead of a copy. Building the plan here reports
   // unsupported ops at load time. An optimizer failure is a bug of ours,
   // never a reason to refuse a model: the graph as written still runs.
+  m->memory_limit_bytes_ = options.memory_limit_bytes;
+  MemoryLimitScope memory_limit(options.memory_limit_bytes,
+                                "the model's memory limit (LoadOptions::memory_limit_bytes)");
   if (!run_only) m->graph_ = std::make_unique<Graph>(std::move(graph));
   Graph runtime = run_only ? std::move(graph) : *m->graph_;
   if (!optimize_for_runtime(&runtime).ok()) {
@@ -144,7 +147,9 @@ Result<std::map<std::string, Tensor>> Model::run(const std::map<std::string, Ten
 Result<std::map<std::string, Tensor>> Model::run(const std::map<std::string, Tensor>& feeds,
                                                  const std::vector<std::string>& output_names) {
   RunStats stats;
-  Result<std::map<std::string, Tensor>> out = session_->run(feeds, output_names, RunOptions(), &stats);
+  RunOptions options;
+  options.memory_limit_bytes = memory_limit_bytes_;
+  Result<std::map<std::string, Tensor>> out = session_->run(feeds, output_names, options, &stats);
   if (out.ok()) stats_ = stats;
   return out;
 }

@@ -72,6 +72,10 @@ struct LoadOptions {
   // get the same bytes back whenever the graph is needed again. It must
   // return exactly the bytes given to load().
   std::function<Result<std::vector<uint8_t>>()> original_bytes;
+  // Cap on what loading (load-time constant folding, planning) and then each
+  // run may hold in tensors at once; over it the step that asked fails with
+  // kOutOfMemory naming the node and the limit. 0 = no cap.
+  uint64_t memory_limit_bytes = kDefaultMemoryLimitBytes;
 };
 
 class Model {
@@ -135,6 +139,7 @@ class Model {
   std::function<Result<std::vector<uint8_t>>()> original_bytes_;  // run-only models
   ModelSummary summary_;
   RunStats stats_;
+  uint64_t memory_limit_bytes_ = kDefaultMemoryLimitBytes;
 };
 
 }  // namespace wq

@@ -28,10 +28,20 @@ enum class StatusCode : int {
 
 const char* status_code_name(StatusCode code);  // "INVALID_ARGUMENT", ...
 
+// Messages echo names from the model (node, value, attribute names), which
+// an attacker controls. Every message is made safe once, here: control
+// characters are escaped (\n, \t, \xNN), a quoted segment ('...') longer
+// than kMaxQuotedNameChars keeps its head and is followed by a marker
+// "(name cut: +N chars)", and the whole message is capped at kMaxMessageChars.
+constexpr size_t kMaxQuotedNameChars = 200;
+constexpr size_t kMaxMessageChars = 4000;
+std::string bounded_message(const std::string& message);
+
 class [[nodiscard]] Status {
  public:
   Status() = default;
-  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, std::string message)
+      : code_(code), message_(code == StatusCode::kOk ? std::string() : bounded_message(message)) {}
   static Status Ok() { return Status(); }
 
   bool ok() const { return code_ == StatusCode::kOk; }

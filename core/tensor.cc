@@ -1,5 +1,6 @@
 #include "core/tensor.h"
 
+#include <atomic>
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
@@ -54,11 +55,14 @@ int dtype_bits(DType t) {
   return 0;
 }
 
-size_t dtype_storage_bytes(DType t, int64_t n) {
+uint64_t dtype_storage_bytes(DType t, int64_t n) {
   if (n <= 0) return 0;
+  const uint64_t un = static_cast<uint64_t>(n);
   const int bits = dtype_bits(t);
-  if (bits == 4) return static_cast<size_t>((n + 1) / 2);
-  return static_cast<size_t>(n) * static_cast<size_t>(bits / 8);
+  if (bits == 4) return (un + 1) / 2;
+  const uint64_t per = static_cast<uint64_t>(bits / 8);
+  if (per != 0 && un > UINT64_MAX / per) return UINT64_MAX;  // saturates: over every limit
+  return un * per;
 }
 
 int64_t shape_numel(const Shape& s) {
@@ -80,35 +84,88 @@ std::string shape_to_string(const Shape& s) {
   return out + "]";
 }
 
+namespace detail {
+struct MemoryBudget {
+  uint64_t limit = 0;  // 0: none (the scope only measures)
+  std::atomic<uint64_t> used{0};
+  std::atomic<uint64_t> peak{0};
+  std::string what;
+  std::shared_ptr<MemoryBudget> parent;  // the enclosing scope, also charged
+};
+}  // namespace detail
+
 namespace {
+thread_local std::shared_ptr<detail::MemoryBudget> t_budget;
+
+void charge(detail::MemoryBudget* b, uint64_t bytes) {
+  for (; b; b = b->parent.get()) {
+    const uint64_t now = b->used.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    uint64_t peak = b->peak.load(std::memory_order_relaxed);
+    while (now > peak && !b->peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+    }
+  }
+}
+
 struct AlignedFree {
-  void operator()(const void* p) const { std::free(const_cast<void*>(p)); }
+  std::shared_ptr<detail::MemoryBudget> budget;  // charged for `bytes` (with its parents), or null
+  uint64_t bytes = 0;
+  void operator()(const void* p) const {
+    std::free(const_cast<void*>(p));
+    for (detail::MemoryBudget* b = budget.get(); b; b = b->parent.get())
+      b->used.fetch_sub(bytes, std::memory_order_relaxed);
+  }
 };
 }  // namespace
+
+MemoryLimitScope::MemoryLimitScope(uint64_t limit_bytes, std::string what)
+    : budget_(std::make_shared<detail::MemoryBudget>()), previous_(t_budget) {
+  budget_->limit = limit_bytes;
+  budget_->what = std::move(what);
+  budget_->parent = previous_;
+  t_budget = budget_;
+}
+
+MemoryLimitScope::~MemoryLimitScope() { t_budget = std::move(previous_); }
+
+uint64_t MemoryLimitScope::used_bytes() const { return budget_->used.load(std::memory_order_relaxed); }
+uint64_t MemoryLimitScope::peak_bytes() const { return budget_->peak.load(std::memory_order_relaxed); }
 
 Result<Tensor> Tensor::allocate(DType dtype, Shape shape) {
   if (dtype == DType::kString || dtype == DType::kUndefined || dtype_bits(dtype) == 0)
     return unsupported(std::string("cannot allocate a tensor of type ") + dtype_name(dtype));
   const int64_t n = shape_numel(shape);
-  if (n < 0) return invalid_argument("invalid tensor shape " + shape_to_string(shape));
-  // Guard the byte count against overflow before multiplying.
-  if (static_cast<uint64_t>(n) > kMaxTensorBytes / 2)
-    return out_of_memory("tensor of shape " + shape_to_string(shape) + " is too large");
-  const size_t bytes = dtype_storage_bytes(dtype, n);
+  if (n < 0) return invalid_argument("invalid tensor shape " + shape_to_string(shape) + " (negative or overflowing)");
+  // 64-bit byte count, compared before anything narrows it to size_t.
+  const uint64_t bytes = dtype_storage_bytes(dtype, n);
   if (bytes > kMaxTensorBytes)
-    return out_of_memory("tensor of shape " + shape_to_string(shape) + " needs " + std::to_string(bytes) +
-                         " bytes, over the limit");
-  size_t alloc = ((bytes + kTensorExtraBytes + kTensorAlignment - 1) / kTensorAlignment) * kTensorAlignment;
+    return out_of_memory(std::string(dtype_name(dtype)) + " tensor of shape " + shape_to_string(shape) + " needs " +
+                         std::to_string(bytes) + " bytes, over the " + std::to_string(kMaxTensorBytes) +
+                         "-byte limit for one tensor");
+  // Every enclosing scope's limit holds (innermost first).
+  for (const detail::MemoryBudget* b = t_budget.get(); b; b = b->parent.get()) {
+    if (!b->limit) continue;
+    const uint64_t used = b->used.load(std::memory_order_relaxed);
+    if (used + bytes > b->limit)
+      return out_of_memory(std::string(dtype_name(dtype)) + " tensor of shape " + shape_to_string(shape) +
+                           " needs " + std::to_string(bytes) + " bytes; with " + std::to_string(used) +
+                           " bytes already in use that is over " + b->what + " of " + std::to_string(b->limit) +
+                           " bytes");
+  }
+  const size_t alloc =
+      ((static_cast<size_t>(bytes) + kTensorExtraBytes + kTensorAlignment - 1) / kTensorAlignment) * kTensorAlignment;
   void* p = std::aligned_alloc(kTensorAlignment, alloc);
-  if (!p) return out_of_memory("failed to allocate " + std::to_string(bytes) + " bytes for tensor " +
-                               shape_to_string(shape));
+  if (!p) return out_of_memory("failed to allocate " + std::to_string(bytes) + " bytes for " + dtype_name(dtype) +
+                               " tensor " + shape_to_string(shape) + " (the heap is full)");
+  std::shared_ptr<detail::MemoryBudget> charged = t_budget;
+  charge(charged.get(), bytes);
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
   t.numel_ = n;
   t.data_ = p;
   t.writable_ = true;
-  t.owner_ = std::shared_ptr<const void>(p, AlignedFree());
+  const uint64_t charged_bytes = charged ? bytes : 0;
+  t.owner_ = std::shared_ptr<const void>(p, AlignedFree{std::move(charged), charged_bytes});
   return t;
 }
 

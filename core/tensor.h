@@ -49,8 +49,11 @@ bool dtype_is_known(int32_t value);
 const char* dtype_name(DType t);  // ONNX spelling: "float", "uint8", "int64", ...
 // Storage bits per element (4 for int4/uint4/float4, 0 for string/undefined).
 int dtype_bits(DType t);
-// Bytes to store n elements (packed two per byte for 4-bit types).
-size_t dtype_storage_bytes(DType t, int64_t n);
+// Bytes to store n elements (packed two per byte for 4-bit types). Always
+// 64-bit: in wasm32 a size_t product wraps at 4 GiB (a [2^30] float tensor
+// would need "0" bytes), so callers compare this against a limit before they
+// narrow it to size_t.
+uint64_t dtype_storage_bytes(DType t, int64_t n);
 
 using Shape = std::vector<int64_t>;
 
@@ -65,6 +68,37 @@ constexpr size_t kTensorExtraBytes = 16;
 // Largest single buffer we try to allocate; beyond it allocate() fails cleanly
 // instead of exhausting the WASM heap.
 constexpr size_t kMaxTensorBytes = size_t(1) << 31;
+
+// Default cap on what one load or one run may allocate through
+// Tensor::allocate (see MemoryLimitScope): well under the 4 GiB a wasm32
+// module can address, so a hostile or mistaken model gets OUT_OF_MEMORY
+// naming the node instead of exhausting the page's heap.
+constexpr uint64_t kDefaultMemoryLimitBytes = uint64_t(3) << 29;  // 1.5 GiB
+
+namespace detail {
+struct MemoryBudget;
+}
+
+// While alive, every Tensor::allocate on this thread is charged to a budget
+// of `limit_bytes`; a tensor that would take the live total over the limit
+// fails with kOutOfMemory (naming the shape, the bytes and `what`, e.g.
+// "the run's memory limit (RunOptions::memory_limit_bytes)") before anything
+// is allocated. Freeing a tensor gives its bytes back, even after the scope
+// ended. Scopes nest: an allocation is charged to every enclosing scope and
+// must fit all their limits. limit_bytes 0 = no limit (the scope measures:
+// used_bytes(), peak_bytes()).
+class MemoryLimitScope {
+ public:
+  MemoryLimitScope(uint64_t limit_bytes, std::string what);
+  ~MemoryLimitScope();
+  MemoryLimitScope(const MemoryLimitScope&) = delete;
+  MemoryLimitScope& operator=(const MemoryLimitScope&) = delete;
+  uint64_t used_bytes() const;
+  uint64_t peak_bytes() const;
+
+ private:
+  std::shared_ptr<detail::MemoryBudget> budget_, previous_;
+};
 
 class Tensor {
  public:
@@ -88,7 +122,8 @@ class Tensor {
   size_t rank() const { return shape_.size(); }
   int64_t dim(size_t i) const { return shape_[i]; }
   int64_t numel() const { return numel_; }
-  size_t nbytes() const { return dtype_storage_bytes(dtype_, numel_); }
+  // Fits size_t for every tensor allocate() made or a loader validated.
+  size_t nbytes() const { return static_cast<size_t>(dtype_storage_bytes(dtype_, numel_)); }
   bool writable() const { return writable_; }
 
   const void* raw() const { return data_; }

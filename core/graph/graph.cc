@@ -141,9 +141,20 @@ Result<Graph> Graph::from_proto(const onnx::ModelProto& model) {
   graph.value_info_ = g.value_info;
 
   graph.nodes_.reserve(g.node.size());
+  // Node names identify nodes in every pass (remove_node, mutable_node, the
+  // recipe's include/exclude), so they are made unique here: an unnamed node
+  // gets "<op>_<index>", and a name that an earlier node already has gets a
+  // "_<k>" suffix, as if unnamed (a duplicated name would otherwise make a
+  // pass edit the wrong node).
   std::unordered_set<std::string> used_names;
-  for (const auto& np : g.node)
-    if (!np.name.empty()) used_names.insert(np.name);
+  std::unordered_set<std::string> seen_names;
+  std::vector<char> duplicate(g.node.size(), 0);
+  for (size_t i = 0; i < g.node.size(); ++i) {
+    const std::string& name = g.node[i].name;
+    if (name.empty()) continue;
+    used_names.insert(name);
+    duplicate[i] = !seen_names.insert(name).second;
+  }
   for (size_t i = 0; i < g.node.size(); ++i) {
     const onnx::NodeProto& np = g.node[i];
     Node n;
@@ -157,8 +168,8 @@ Result<Graph> Graph::from_proto(const onnx::ModelProto& model) {
     n.overload = np.overload;
     n.metadata_props = np.metadata_props;
     if (n.op_type.empty()) return invalid_model("node #" + std::to_string(i) + " ('" + n.name + "') has no op_type");
-    if (n.name.empty()) {
-      std::string base = n.op_type + "_" + std::to_string(i);
+    if (n.name.empty() || duplicate[i]) {
+      std::string base = n.name.empty() ? n.op_type + "_" + std::to_string(i) : n.name;
       n.name = base;
       for (int k = 1; used_names.count(n.name); ++k) n.name = base + "_" + std::to_string(k);
       used_names.insert(n.name);

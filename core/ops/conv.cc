@@ -121,7 +121,9 @@ class ConvKernel : public detail::NodeKernel {
       const int64_t Cg = C / G, Mg = M / G, rows = Cg * kprod;
       const bool direct = kprod == 1 && in_size == out_size && g.pad_begin == std::vector<int64_t>(g.in.size(), 0) &&
                           g.stride == std::vector<int64_t>(g.in.size(), 1);
-      std::vector<T> col(direct ? 0 : static_cast<size_t>(rows * out_size));
+      WQ_ASSIGN_OR_RETURN(const size_t col_count,
+                          detail::scratch_count(direct ? 0 : rows * out_size, sizeof(T), where() + "im2col buffer"));
+      std::vector<T> col(col_count);
       const T* px = x->data<T>();
       const T* pw = w->data<T>();
       T* py = y->mutable_data<T>();
@@ -189,7 +191,9 @@ class ConvTransposeKernel : public detail::NodeKernel {
       // convolution input (g.in) and the ConvTranspose input that of its output (g.out).
       const int64_t out_size = shape_numel(g.in), in_size = shape_numel(g.out), kprod = shape_numel(g.kernel);
       const int64_t rows = Mg * kprod;
-      std::vector<T> col(static_cast<size_t>(rows * in_size));
+      WQ_ASSIGN_OR_RETURN(const size_t col_count,
+                          detail::scratch_count(rows * in_size, sizeof(T), where() + "col2im buffer"));
+      std::vector<T> col(col_count);
       std::vector<C_t> acc(static_cast<size_t>(out_size));
       const T* px = x->data<T>();
       const T* pw = w->data<T>();

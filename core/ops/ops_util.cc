@@ -69,6 +69,13 @@ Status check_output_size(const Shape& shape, DType dtype, const std::string& whe
   return Status::Ok();
 }
 
+Result<size_t> scratch_count(int64_t n, size_t elem_bytes, const std::string& what) {
+  if (n < 0 || static_cast<uint64_t>(n) > kMaxTensorBytes / elem_bytes)
+    return out_of_memory(what + " needs " + std::to_string(n) + " elements of " + std::to_string(elem_bytes) +
+                         " bytes, over the " + std::to_string(kMaxTensorBytes) + "-byte limit for one buffer");
+  return static_cast<size_t>(n);
+}
+
 std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
   std::vector<int64_t> strides(out.size(), 0);
   const std::vector<int64_t> own = contiguous_strides(in);
@@ -187,14 +194,21 @@ Result<WindowAttrs> parse_window_attrs(const KernelInit& init) {
   auto ceil = init.attr_int("ceil_mode", 0);
   if (!ceil.ok()) return detail::in_node(ceil.status(), init);
   a.ceil_mode = ceil.value() != 0;
-  for (int64_t v : a.kernel_shape)
-    if (v <= 0) return invalid_model(init.context() + "kernel_shape values must be positive");
-  for (int64_t v : a.strides)
-    if (v <= 0) return invalid_model(init.context() + "strides must be positive");
-  for (int64_t v : a.dilations)
-    if (v <= 0) return invalid_model(init.context() + "dilations must be positive");
-  for (int64_t v : a.pads)
-    if (v < 0) return invalid_model(init.context() + "pads must be non-negative");
+  // Bounded here, once, so that every window computation after it ((k - 1) *
+  // dilation, input + pads, in 64 bits; the kernels' size_t in wasm32) stays
+  // in range: no real model comes near 2^31 in any of these.
+  const auto check = [&](const std::vector<int64_t>& values, const char* name, int64_t min) -> Status {
+    for (int64_t v : values) {
+      if (v < min || v > kMaxWindowAttr)
+        return invalid_model(init.context() + "attribute " + name + " has value " + std::to_string(v) +
+                             ", outside [" + std::to_string(min) + ", " + std::to_string(kMaxWindowAttr) + "]");
+    }
+    return Status::Ok();
+  };
+  WQ_RETURN_IF_ERROR(check(a.kernel_shape, "kernel_shape", 1));
+  WQ_RETURN_IF_ERROR(check(a.strides, "strides", 1));
+  WQ_RETURN_IF_ERROR(check(a.dilations, "dilations", 1));
+  WQ_RETURN_IF_ERROR(check(a.pads, "pads", 0));
   return a;
 }
 

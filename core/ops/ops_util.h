@@ -218,6 +218,10 @@ Result<Shape> broadcast_shapes(const Shape& a, const Shape& b, const std::string
 // kOutOfMemory when a tensor of this shape and type could not be allocated
 // (checked before building per-element helper tables).
 Status check_output_size(const Shape& shape, DType dtype, const std::string& where);
+// Element count for a kernel's scratch buffer of `n` elements of `elem_bytes`
+// each, checked in 64 bits against kMaxTensorBytes before it is narrowed to
+// size_t (which is 32 bits in wasm32): kOutOfMemory naming `what` otherwise.
+Result<size_t> scratch_count(int64_t n, size_t elem_bytes, const std::string& what);
 
 // Element strides to read `in` as if it had shape `out` (0 along broadcast dims).
 // `in` must be broadcastable to `out`.
@@ -348,6 +352,9 @@ struct WindowAttrs {
   std::vector<int64_t> dilations;     // empty: all 1
   bool ceil_mode = false;
 };
+// Largest kernel_shape / strides / pads / dilations value accepted.
+constexpr int64_t kMaxWindowAttr = (int64_t(1) << 31) - 1;
+// kInvalidModel for values out of [1 (0 for pads), kMaxWindowAttr].
 Result<WindowAttrs> parse_window_attrs(const KernelInit& init);
 
 // Resolved geometry for `n` spatial dims.

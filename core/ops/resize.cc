@@ -238,7 +238,9 @@ class ResizeKernel : public detail::NodeKernel {
         }
         if (identity) continue;
         const int64_t outer = detail::dims_product(cur, 0, d), inner = detail::dims_product(cur, d + 1, cur.size());
-        std::vector<double> next(static_cast<size_t>(outer * m * inner));
+        WQ_ASSIGN_OR_RETURN(const size_t next_count,
+                            detail::scratch_count(outer * m * inner, sizeof(double), where() + "resize buffer"));
+        std::vector<double> next(next_count);
         for (int64_t o = 0; o < outer; ++o)
           for (int64_t j = 0; j < m; ++j) {
             double* dst = next.data() + (o * m + j) * inner;

@@ -774,6 +774,11 @@ Status fold_constants(Graph* g, bool keep_dequantize, RuntimeOptimizeStats* st) 
     if (!factory) continue;
     FoldInit init(n, opset, in);
     FoldContext ctx(n, in);
+    // Folding may not allocate more than it would keep: a result over the
+    // growth limit stays a node, so it is refused before it is allocated
+    // (an 81-byte ConstantOfShape must not cost a GiB and seconds at load).
+    MemoryLimitScope fold_limit(std::max<uint64_t>(kMaxFoldGrowthBytes, uint64_t(in_bytes) * 8) + in_bytes,
+                                "the load-time constant folding limit");
     // A node that cannot be evaluated here stays a node: the session reports
     // its error when (and only if) a run needs it.
     try {

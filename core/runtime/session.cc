@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <new>
+#include <stdexcept>
 #include <utility>
 
 #include "core/graph/graph.h"
@@ -583,6 +585,7 @@ Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, T
 
   std::vector<int> buffer_of(num_slots, -1);
   BufferLedger ledger;
+  MemoryLimitScope memory_limit(options.memory_limit_bytes, "the run's memory limit (RunOptions::memory_limit_bytes)");
   Context ctx(values, buffer_of, ledger, options);
   for (size_t k = 0; k < steps_.size(); ++k) {
     const Step& step = steps_[k];
@@ -592,6 +595,11 @@ Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, T
       Status st;
       try {
         st = step.kernel->run(ctx);
+      } catch (const std::length_error&) {
+        st = out_of_memory("a buffer inside the kernel would exceed the largest possible allocation");
+      } catch (const std::bad_alloc&) {
+        // A container inside the kernel could not grow: the heap is full.
+        st = out_of_memory("out of memory inside the kernel (the heap is full)");
       } catch (const std::exception& e) {
         st = internal_error(std::string("kernel threw: ") + e.what());
       }
@@ -601,8 +609,10 @@ Result<std::map<std::string, Tensor>> Session::run(const std::map<std::string, T
       for (size_t i = 0; i < step.output_slots.size(); ++i) {
         const int slot = step.output_slots[i];
         if (slot >= 0 && !values[slot].defined())
-          return internal_error(step.context + "kernel did not produce output " + std::to_string(i) + " ('" +
-                                slot_names_[slot] + "')");
+          // Every kernel writes every output its operator defines, so an
+          // output left empty is one the node lists beyond them.
+          return invalid_model(step.context + "lists output " + std::to_string(i) + " ('" + slot_names_[slot] +
+                               "'), which this operator does not produce");
       }
       if (options.observe) {
         for (int slot : step.output_slots) {

@@ -50,6 +50,10 @@ struct RunOptions {
   // activations (calibration, per-node error) without keeping them alive. An
   // error stops the run and is returned.
   std::function<Status(const std::string& name, const Tensor& value)> observe;
+  // Cap on the bytes the run's tensors (intermediates and outputs) may hold at
+  // once; over it the node that asked gets kOutOfMemory naming its output.
+  // 0 = no cap.
+  uint64_t memory_limit_bytes = kDefaultMemoryLimitBytes;
 };
 
 class Session {

@@ -10,20 +10,31 @@ export NODE_PATH=/usr/share/nodejs  # Debian's emcc loads acorn from there
 
 what="${1:-all}"
 
+# Compiler cache across builds and CI runs on the same machine (outside the clone):
+# every configuration compiles through ccache when it is installed (setup.sh installs it).
+LAUNCHER=()
+if command -v ccache >/dev/null; then
+  export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/webquant-ccache}"
+  export CCACHE_BASEDIR="$PWD"        # paths under the clone hash relative: clones elsewhere hit too
+  export CCACHE_NOHASHDIR=1
+  export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-6G}"
+  LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+
 build_native() {
-  cmake -S . -B build/native-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWQ_SANITIZE=ON >/dev/null
+  cmake -S . -B build/native-asan "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWQ_SANITIZE=ON >/dev/null
   cmake --build build/native-asan -j"$JOBS" --target wq_tests
-  cmake -S . -B build/native -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S . -B build/native "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build build/native -j"$JOBS" --target wq_conformance
 }
 
 build_wasm() {
-  emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release >/dev/null
+  emcmake cmake -S . -B build/wasm "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build build/wasm -j"$JOBS" --target webquant wq_tests wq_conformance
 }
 
 build_module() {
-  emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release >/dev/null
+  emcmake cmake -S . -B build/wasm "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build build/wasm -j"$JOBS" --target webquant
 }
 

@@ -21,6 +21,7 @@ case "$(dpkg --print-architecture 2>/dev/null)" in
     ;;
 esac
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v ccache >/dev/null || need+=(ccache)   # compiler cache: second builds in seconds
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

@@ -21,11 +21,12 @@ if command -v ccache >/dev/null; then
   LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 
+# One native configuration (ASan+UBSan) for both native test binaries: the
+# conformance runner gets the sanitizers too, and wq_core is compiled once
+# natively instead of twice. scripts/conformance_update.sh uses the same tree.
 build_native() {
   cmake -S . -B build/native-asan "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWQ_SANITIZE=ON >/dev/null
-  cmake --build build/native-asan -j"$JOBS" --target wq_tests
-  cmake -S . -B build/native "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build build/native -j"$JOBS" --target wq_conformance
+  cmake --build build/native-asan -j"$JOBS" --target wq_tests wq_conformance
 }
 
 build_wasm() {
@@ -38,10 +39,16 @@ build_module() {
   cmake --build build/wasm -j"$JOBS" --target webquant
 }
 
+stage() {  # stage NAME CMD...: runs it and prints its wall time
+  local name="$1" t0=$SECONDS; shift
+  "$@"
+  echo "build: $name took $((SECONDS - t0)) s"
+}
+
 case "$what" in
-  module) build_module ;;
-  native) build_native ;;
-  wasm) build_wasm ;;
-  all) build_wasm; build_native ;;
+  module) stage module build_module ;;
+  native) stage native build_native ;;
+  wasm) stage wasm build_wasm ;;
+  all) stage wasm build_wasm; stage native build_native ;;
   *) echo "usage: build.sh [all|module|native|wasm]" >&2; exit 2 ;;
 esac

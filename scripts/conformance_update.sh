@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh native >/dev/null
 out=$(mktemp -d)
-build/native/wq_conformance /usr/share/libonnx-testdata/data/node --json "$out/r.json" --table "$out/r.md" | tail -1
+build/native-asan/wq_conformance /usr/share/libonnx-testdata/data/node --json "$out/r.json" --table "$out/r.md" | tail -1
 {
   echo "# ONNX backend node tests: webquant conformance"
   echo

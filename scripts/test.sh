@@ -7,22 +7,26 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+t0=$SECONDS
 bash scripts/setup.sh || exit 1
+echo "test: setup took $((SECONDS - t0)) s"
+t0=$SECONDS
 bash scripts/build.sh all || { echo "test: build failed"; exit 1; }
+echo "test: build took $((SECONDS - t0)) s"
 
 ONNX_NODE_TESTS=/usr/share/libonnx-testdata/data/node
 mkdir -p artifacts
 failed=()
 run_suite() {
-  local name="$1"; shift
+  local name="$1" t0=$SECONDS; shift
   echo
   echo "==== $name"
-  if "$@"; then echo "==== $name: ok"; else echo "==== $name: FAILED"; failed+=("$name"); fi
+  if "$@"; then echo "==== $name: ok ($((SECONDS - t0)) s)"; else echo "==== $name: FAILED ($((SECONDS - t0)) s)"; failed+=("$name"); fi
 }
 
 run_suite "doctest (native, ASan+UBSan)" build/native-asan/wq_tests --no-colors=true
 run_suite "doctest (wasm)" node --no-experimental-fetch build/wasm/wq_tests.cjs --no-colors=true
-run_suite "onnx conformance (native)" build/native/wq_conformance "$ONNX_NODE_TESTS" \
+run_suite "onnx conformance (native)" build/native-asan/wq_conformance "$ONNX_NODE_TESTS" \
   --expect tests/conformance/expected_pass.txt --table artifacts/conformance-native.md
 run_suite "onnx conformance (wasm)" node --no-experimental-fetch build/wasm/wq_conformance.cjs "$ONNX_NODE_TESTS" \
   --expect tests/conformance/expected_pass.txt --table artifacts/conformance-wasm.md

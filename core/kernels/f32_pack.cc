@@ -130,7 +130,9 @@ void f32_conv_unpack_weights(const F32ConvPlan& plan, float* weights, float* bia
   const size_t k = p.in_channels / p.groups * p.kernel_h * p.kernel_w;
   const size_t group_size = f32_pack_gemm_chw_w_size(m, k);
   for (size_t grp = 0; grp < p.groups; ++grp) {
-    f32_unpack_gemm_chw_w(m, k, plan.packed_.data() + grp * group_size, weights + grp * m * k, k,
+    // Either output may be absent (restoring only the bias): no offset from null.
+    f32_unpack_gemm_chw_w(m, k, plan.packed_.data() + grp * group_size,
+                          weights != nullptr ? weights + grp * m * k : nullptr, k,
                           bias != nullptr ? bias + grp * m : nullptr);
   }
 }

@@ -1,6 +1,7 @@
 #include "core/quant/recipe.h"
 
 #include <cmath>
+#include <cstdio>
 
 namespace wq {
 
@@ -82,9 +83,13 @@ class Reader {
   Status read_int(const char* key, int* out) const {
     const Json* v = get(key);
     if (!v) return Status::Ok();
-    if (!v->is_number() || v->as_number() != std::floor(v->as_number()) || std::fabs(v->as_number()) > 1e9)
-      return v->is_number() ? invalid_argument(field(key) + ": expected an integer, got " + std::to_string(v->as_number()))
-                            : type_error(key, "an integer", *v);
+    if (!v->is_number()) return type_error(key, "an integer", *v);
+    const double d = v->as_number();
+    char text[40];
+    std::snprintf(text, sizeof(text), "%.17g", d);  // 2147483648, 0.5, 1e+300: as written
+    if (d != std::floor(d)) return invalid_argument(field(key) + ": expected an integer, got " + text);
+    if (std::fabs(d) > 1e9)
+      return invalid_argument(field(key) + ": " + text + " is out of range (at most 1e9 in magnitude)");
     *out = int(v->as_number());
     return Status::Ok();
   }

@@ -48,7 +48,7 @@ onnx::AttributeProto string_attr(const std::string& name, const std::string& v) 
   onnx::AttributeProto a;
   a.name = name;
   a.type = onnx::AttributeProto::STRING;
-  a.s = onnx::Bytes::copy_of(v.data(), v.size());
+  a.s = v;
   return a;
 }
 
@@ -243,7 +243,7 @@ std::vector<std::pair<std::string, Builder>> families() {
 Result<std::unique_ptr<Model>> load(const onnx::ModelProto& m, uint64_t limit = kDefaultMemoryLimitBytes) {
   LoadOptions options;
   options.memory_limit_bytes = limit;
-  return Model::load(onnx::serialize_model(m).value(), std::move(options));
+  return Model::load(onnx::serialize_model(m), std::move(options));
 }
 
 // A small real graph that must keep loading and running bit for bit after

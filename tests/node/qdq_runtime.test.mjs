@@ -19,7 +19,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
 import { init, Model } from '../../bindings/js/index.js';
+import { ortNodeSaturatesU8S8 } from './helpers.mjs';
 import { buildModel } from '../../scripts/lib/onnx_builder.mjs';
 
 await init();
@@ -60,10 +62,18 @@ function rint(v) {
 
 // ---- running --------------------------------------------------------------------------
 
+// The int8 oracle: onnxruntime-node, or onnxruntime-web where onnxruntime-node's
+// uint8 x int8 GEMM saturates on this CPU (see helpers.mjs); both are
+// onnxruntime, built from the same graph optimizer and MLAS kernels.
+ortWeb.env.wasm.numThreads = 1;
+const saturates = await ortNodeSaturatesU8S8();
+if (saturates) console.log('# onnxruntime-node saturates uint8 x int8 products on this CPU: int8 oracle = onnxruntime-web');
+
 async function runOrt(bytes, feeds, options = {}) {
-  const s = await ort.InferenceSession.create(bytes, options);
+  const oracle = saturates && !options.extra ? ortWeb : ort;
+  const s = await oracle.InferenceSession.create(bytes, options);
   const f = {};
-  for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor(v.dtype === 'float' || !v.dtype ? 'float32' : v.dtype, v.data, v.shape);
+  for (const [k, v] of Object.entries(feeds)) f[k] = new oracle.Tensor(v.dtype === 'float' || !v.dtype ? 'float32' : v.dtype, v.data, v.shape);
   const out = await s.run(f);
   await s.release?.();
   return out;

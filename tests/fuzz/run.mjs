@@ -5,6 +5,7 @@
 //   npm run fuzz -- --long                       # >= 100,000 cases
 //   node tests/fuzz/run.mjs --cases 20000 --seed 7 --family mutate-struct,hostile
 //   node tests/fuzz/run.mjs --repro artifacts/fuzz-failures/<file>.onnx   (or the .json next to it)
+//   node tests/fuzz/run.mjs --workers 1 --only mutate-struct:12,mutate-struct:235   (replay a sequence)
 //
 // Cases run in child processes (tests/fuzz/worker.mjs, a pool of --workers,
 // default 2), in batches, so WASM init is paid once per batch. A case fails
@@ -26,7 +27,7 @@ const root = path.resolve(here, '../..');
 const outDir = path.join(root, 'artifacts', 'fuzz-failures');
 
 function parseArgs(argv) {
-  const o = { long: false, cases: null, seed: 1, families: null, repro: null, workers: 2, timeout: 15000, batch: 25,
+  const o = { long: false, cases: null, seed: 1, families: null, repro: null, only: null, workers: 2, timeout: 15000, batch: 25,
     recycle: 500, verbose: false };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
@@ -36,11 +37,12 @@ function parseArgs(argv) {
     else if (a === '--seed') o.seed = Number(val());
     else if (a === '--family') o.families = val().split(',');
     else if (a === '--repro') o.repro = val();
+    else if (a === '--only') o.only = val().split(',');
     else if (a === '--workers') o.workers = Math.max(1, Number(val()));
     else if (a === '--timeout') o.timeout = Number(val());
     else if (a === '--verbose') o.verbose = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node tests/fuzz/run.mjs [--long] [--cases N] [--seed S] [--family a,b] [--workers N] [--timeout ms] [--repro file] [--verbose]');
+      console.log('usage: node tests/fuzz/run.mjs [--long] [--cases N] [--seed S] [--family a,b] [--workers N] [--timeout ms] [--repro file] [--only family:index,...] [--verbose]');
       console.log(`families: ${FAMILIES.join(', ')}`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -52,6 +54,16 @@ function parseArgs(argv) {
 const opts = parseArgs(process.argv.slice(2));
 
 function plan() {
+  if (opts.only) {
+    // family:index,... in this order (with --workers 1: one process, to replay a sequence).
+    return opts.only.map((x, key) => {
+      const [family, index] = x.split(':');
+      if (!FAMILIES.includes(family) || !(Number(index) >= 0)) throw new Error(`--only: bad case ${x} (family:index)`);
+      const spec = { family, index: Number(index), seed: opts.seed, key };
+      if (materialize(spec).fresh) spec.fresh = true;
+      return spec;
+    });
+  }
   const families = opts.families ?? FAMILIES;
   const counts = { ...COUNTS[opts.long ? 'long' : 'default'] };
   if (opts.cases != null) {
@@ -73,6 +85,7 @@ class Worker {
     this.pool = pool;
     this.fresh = freshCase;
     this.inflight = [];  // specs sent, not yet answered (in order)
+    this.history = [];   // family:index of the cases this process ran
     this.done = 0;
     this.stderr = '';
     this.dead = false;
@@ -113,6 +126,9 @@ class Worker {
       const c = this.inflight.shift();
       this.done += 1;
       this.arm(opts.timeout, 'case');
+      // What ran before in this process, for failures that depend on earlier cases.
+      c.before = this.history.slice(-20);
+      this.history.push(`${c.spec.family}:${c.spec.index}`);
       this.pool.record(c, m.result);
       // A corrupted module is not reused: the next cases get a fresh process.
       if (m.result.failures.some((f) => f.kind === 'corrupted')) this.retire();
@@ -273,6 +289,8 @@ function saveArtifact(c, result) {
     family: c.spec.family, name: mat.name, spec: { family: c.spec.family, index: c.spec.index, seed: c.spec.seed },
     action: mat.action, detail: mat.detail, failures: result.failures, code: result.code, message: result.message,
     repro: `node tests/fuzz/run.mjs --repro artifacts/fuzz-failures/${base}.${mat.bytes ? 'onnx' : 'json'}`,
+    // If the case passes on its own, the state left by these (same process, oldest first) matters.
+    casesBefore: c.before ?? [],
   };
   if (mat.bytes) fs.writeFileSync(path.join(outDir, `${base}.onnx`), mat.bytes);
   fs.writeFileSync(path.join(outDir, `${base}.json`), `${JSON.stringify(meta, null, 2)}\n`);
@@ -310,7 +328,7 @@ async function main() {
   for (const s of specs) stats[s.family] ??= Object.fromEntries(COLUMNS.map((c) => [c, 0]));
   const failures = [];
   const start = Date.now();
-  let done = 0, lastPrint = 0;
+  let done = 0, lastPrint = Date.now();
   const onResult = (c, r) => {
     const s = stats[c.spec.family];
     s.cases += 1;
@@ -321,15 +339,28 @@ async function main() {
     for (const f of r.failures) failures.push({ c, family: c.spec.family, kind: f.kind, detail: f.detail, result: r });
     done += 1;
     if (opts.verbose) console.log(`${c.spec.family} ${c.spec.index}: ${r.outcome} ${r.ms ?? ''}ms ${r.code ?? ''} ${r.failures.map((f) => f.kind).join(',')}`);
+    // Progress: a live line on a terminal, one line a minute in a log.
     const now = Date.now();
-    if (process.stderr.isTTY && now - lastPrint > 1000) {
+    if (now - lastPrint > (process.stderr.isTTY ? 1000 : 60000)) {
       lastPrint = now;
-      process.stderr.write(`\rfuzz: ${done}/${specs.length} cases, ${failures.length} failures, ${((now - start) / 1000).toFixed(0)} s `);
+      process.stderr.write(`${process.stderr.isTTY ? '\r' : ''}fuzz: ${done}/${specs.length} cases, ${failures.length} failures, ` +
+        `${((now - start) / 1000).toFixed(0)} s${process.stderr.isTTY ? ' ' : '\n'}`);
     }
   };
   console.log(`fuzz: ${specs.length} cases (seed ${opts.seed}${opts.long ? ', long' : ''}) on ${opts.workers} workers, ${opts.timeout} ms per case`);
   const pool = new Pool(specs.map((spec) => ({ key: spec.key, spec })), opts.workers, onResult);
+  // Interrupted (Ctrl-C, a CI timeout): report what ran so far.
+  let interrupted = false;
+  const stop = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.log(`\nfuzz: interrupted after ${done} of ${specs.length} cases`);
+    pool.finish();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   await pool.run();
+  if (interrupted) for (const w of pool.workers) { try { w.proc.kill('SIGKILL'); } catch { /* gone */ } }
   if (process.stderr.isTTY) process.stderr.write('\n');
   const seconds = (Date.now() - start) / 1000;
 
@@ -374,7 +405,7 @@ async function main() {
   const bad = total.crashes + total.hangs + total.corrupted + total.modified + total['bad messages'];
   console.log(`fuzz: ${total.cases} cases, ${total.crashes} crashes, ${total.hangs} hangs, ${total.corrupted} corrupted, ` +
     `${total.modified} modified inputs, ${total['bad messages']} bad messages (${seconds.toFixed(0)} s)`);
-  process.exit(bad ? 1 : 0);
+  process.exit(bad || interrupted ? 1 : 0);
 }
 
 main().catch((e) => { console.error(`fuzz: ${e.stack ?? e}`); process.exit(2); });

@@ -31,6 +31,7 @@ run_suite "onnx conformance (native)" build/native-asan/wq_conformance "$ONNX_NO
 run_suite "onnx conformance (wasm)" node --no-experimental-fetch build/wasm/wq_conformance.cjs "$ONNX_NODE_TESTS" \
   --expect tests/conformance/expected_pass.txt --table artifacts/conformance-wasm.md
 run_suite "node API tests" node --test --test-reporter=spec tests/node/
+run_suite "fuzz (wasm module)" node tests/fuzz/run.mjs
 run_suite "browser tests" node --test --test-reporter=spec tests/e2e/
 
 echo

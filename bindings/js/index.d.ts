@@ -4,10 +4,14 @@ export type DType =
   | 'float' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'int32' | 'int64' | 'string' | 'bool'
   | 'float16' | 'double' | 'uint32' | 'uint64' | 'bfloat16';
 
+/** Also accepted for an input's dtype: 'float32' is 'float', 'float64' is 'double'. */
+export type DTypeAlias = 'float32' | 'float64';
+
 export type ErrorCode =
   | 'INVALID_ARGUMENT' | 'INVALID_MODEL' | 'UNSUPPORTED' | 'NOT_FOUND' | 'OUT_OF_MEMORY'
   | 'CANCELLED' | 'INTERNAL' | 'NUMERIC_ERROR' | 'FAILED_PRECONDITION';
 
+/** Every failure of a webquant call; `cause` holds what a caller's iterator or callback threw. */
 export declare class WebquantError extends Error {
   readonly code: ErrorCode;
 }
@@ -51,7 +55,7 @@ export interface TensorInput {
   data: TypedArray;
   shape: number[];
   /** Inferred from the typed array when omitted (Uint16Array needs 'float16' to mean half floats). */
-  dtype?: DType;
+  dtype?: DType | DTypeAlias;
 }
 
 export interface TensorOutput {
@@ -247,7 +251,7 @@ export interface TrainOptions {
   /** Quantization-aware only: initialises the ranges (default: the first calibrationSamples of data). */
   calibration?: Samples;
   validation?: { data: Feeds[]; labels?: Label[] };
-  augment?: (batch: Feeds, info: { epoch: number; step: number; indices: number[] }) => Feeds;
+  augment?: (batch: Feeds, info: { epoch: number; step: number; indices: number[] }) => Feeds | Promise<Feeds>;
   onProgress?: (p: TrainProgress) => void;
   signal?: AbortSignal;
 }

@@ -1,26 +1,65 @@
 #include "core/status.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace wq {
 
 namespace {
 
-void append_escaped(std::string* out, unsigned char c) {
+void append_hex(std::string* out, const char* prefix, uint32_t v, int digits) {
   static const char kHex[] = "0123456789abcdef";
-  switch (c) {
-    case '\n': *out += "\\n"; return;
-    case '\t': *out += "\\t"; return;
-    case '\r': *out += "\\r"; return;
-    default: break;
+  *out += prefix;
+  for (int d = digits - 1; d >= 0; --d) *out += kHex[(v >> (4 * d)) & 15];
+}
+
+// Length of the valid UTF-8 sequence at s[i] and its code point, or 0.
+size_t utf8_sequence(const std::string& s, size_t i, uint32_t* cp) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (len == 0 || i + len > s.size()) return 0;
+  uint32_t v = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
+  for (size_t k = 1; k < len; ++k) {
+    const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc >> 6) != 2) return 0;
+    v = (v << 6) | (cc & 0x3f);
   }
-  if (c < 0x20 || c == 0x7f) {
-    *out += "\\x";
-    *out += kHex[c >> 4];
-    *out += kHex[c & 15];
-  } else {
-    *out += static_cast<char>(c);
+  // Overlong forms, surrogates and values past U+10FFFF are not valid UTF-8.
+  static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (v < kMin[len] || (v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff) return 0;
+  *cp = v;
+  return len;
+}
+
+// Characters that must not reach a terminal, a log or a web page as they are:
+// C0/C1 controls and DEL, and the bidirectional overrides that can make a
+// name read as something else.
+bool must_escape(uint32_t cp) {
+  return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
+// Appends the character at m[i] (escaped if needed); returns its byte length.
+size_t append_char(std::string* out, const std::string& m, size_t i) {
+  uint32_t cp = 0;
+  const size_t len = utf8_sequence(m, i, &cp);
+  if (len == 0) {  // not UTF-8: the raw byte, escaped
+    append_hex(out, "\\x", static_cast<unsigned char>(m[i]), 2);
+    return 1;
   }
+  if (!must_escape(cp)) {
+    out->append(m, i, len);
+    return len;
+  }
+  switch (cp) {
+    case '\n': *out += "\\n"; break;
+    case '\t': *out += "\\t"; break;
+    case '\r': *out += "\\r"; break;
+    default:
+      if (cp < 0x80) append_hex(out, "\\x", cp, 2);
+      else append_hex(out, "\\u", cp, 4);
+  }
+  return len;
 }
 
 // Whether s[i] is a quote that opens a name: at the start or after a
@@ -41,7 +80,7 @@ std::string bounded_message(const std::string& m) {
   bool in_quote = false;
   for (size_t i = 0; clean && i < m.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(m[i]);
-    if (c < 0x20 || c == 0x7f) clean = false;
+    if (c < 0x20 || c >= 0x7f) clean = false;  // controls, or non-ASCII: checked character by character below
     if (in_quote) {
       if (c == '\'') in_quote = false;
       else if (++run > kMaxQuotedNameChars) clean = false;
@@ -66,13 +105,19 @@ std::string bounded_message(const std::string& m) {
       const size_t len = end - i - 1;
       out += '\'';
       const size_t keep = len > kMaxQuotedNameChars ? kMaxQuotedNameChars : len;
-      for (size_t k = 0; k < keep; ++k) append_escaped(&out, static_cast<unsigned char>(m[i + 1 + k]));
+      for (size_t k = 0; k < keep && out.size() < kMaxMessageChars;) k += append_char(&out, m, i + 1 + k);
       if (end < m.size()) out += '\'';
       if (len > keep) out += "(name cut: +" + std::to_string(len - keep) + " chars)";
       i = end;
       continue;
     }
-    append_escaped(&out, static_cast<unsigned char>(m[i]));
+    i += append_char(&out, m, i) - 1;
+  }
+  if (out.size() > kMaxMessageChars + 48) {  // an escaped name ran past the cap: cut on a character boundary
+    size_t cut = kMaxMessageChars;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) >> 6) == 2) --cut;
+    out.resize(cut);
+    out += "...(message cut)";
   }
   return out;
 }

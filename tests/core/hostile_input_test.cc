@@ -274,7 +274,9 @@ void check_module_still_works() {
 TEST_CASE("outputs of exactly 4 GiB are refused, not wrapped to 0 bytes (every size family)") {
   // 2^30 float elements = 2^32 bytes: a size_t product in wasm32 wraps to 0.
   const int64_t n = int64_t(1) << 30, s = int64_t(1) << 15;
-  for (auto& [family, build] : families()) {
+  for (const auto& entry : families()) {
+    const std::string& family = entry.first;
+    const Builder& build = entry.second;
     CAPTURE(family);
     Case c = build(n, s);
     MemoryLimitScope measure(0, "the test's measurement");
@@ -293,7 +295,9 @@ TEST_CASE("outputs of exactly 4 GiB are refused, not wrapped to 0 bytes (every s
 TEST_CASE("an output over the memory limit fails with OUT_OF_MEMORY naming the node and the limit") {
   // 2^22 floats = 16 MiB: fine without a limit, over an 8 MiB one.
   const int64_t n = int64_t(1) << 22, s = int64_t(1) << 11;
-  for (auto& [family, build] : families()) {
+  for (const auto& entry : families()) {
+    const std::string& family = entry.first;
+    const Builder& build = entry.second;
     CAPTURE(family);
     Case c = build(n, s);
     {
@@ -473,9 +477,16 @@ TEST_CASE("error messages are bounded and escaped, whatever names the model uses
   CHECK(contains(msg, "(name cut: +"));
   for (char ch : msg) CHECK_FALSE((static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f));
 
-  // Escaping keeps short names readable and marks control characters.
+  // Escaping keeps short names readable and marks control characters,
+  // bytes that are not UTF-8, C1 controls and bidirectional overrides; other
+  // UTF-8 passes through.
   const Status st = invalid_model("value 'a\nb\x01' is bad");
   CHECK(st.message() == "value 'a\\nb\\x01' is bad");
+  CHECK(invalid_model("name '\xff\xc2\x85\xe2\x80\xae\xc3\xa9'").message() ==
+        "name '\\xff\\u0085\\u202e\xc3\xa9'");
+  // A name of 1 MiB of control characters escapes to more than the cap: still bounded.
+  const Status controls = invalid_model("value '" + std::string(1 << 20, '\x01') + "'");
+  CHECK(controls.message().size() <= kMaxMessageChars + 64);
   // Messages without names or control characters are unchanged.
   CHECK(invalid_argument("recipe.weights.bits: must be 4 or 8, got 3").message() ==
         "recipe.weights.bits: must be 4 or 8, got 3");

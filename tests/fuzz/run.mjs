@@ -14,7 +14,7 @@
 // call that succeeded), hang (> --timeout ms, default 15000: the worker is
 // killed), corrupted state (the known-good model no longer loads and runs
 // bit-identically afterwards), a modified input buffer, or a bad message
-// (> 2,000 chars, or unescaped control characters). Failing cases are
+// (> 4,100 chars: the core caps at 4,000 plus a marker; or unescaped control characters). Failing cases are
 // written to artifacts/fuzz-failures/ with a .json describing how to rerun them.
 import { fork } from 'node:child_process';
 import fs from 'node:fs';

@@ -16,7 +16,8 @@ import { makeFeeds } from './feeds.mjs';
 const { init, Model, quantize, WebquantError } = lib;
 const CODES = new Set(['INVALID_ARGUMENT', 'INVALID_MODEL', 'UNSUPPORTED', 'NOT_FOUND', 'OUT_OF_MEMORY', 'CANCELLED',
   'NUMERIC_ERROR', 'FAILED_PRECONDITION']);
-const kMaxMessage = 2000;
+// The core caps messages at kMaxMessageChars = 4000 (core/status.h) plus a short marker.
+const kMaxMessage = 4100;
 // Unescaped control characters: C0 (newlines included: messages are one line), DEL, C1.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 

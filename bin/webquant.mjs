@@ -6,12 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import * as wq from '../bindings/js/index.js';
-import { parseNpy, parseNpz, isNpy, isZip } from '../web/lib/npy.js';
 import {
+  parseNpy, parseNpz, isNpy, isZip,
   samplesFromArrays, splitArray, parseLabelsCsv, indexLabels, generatedSamples, checkSamples, isLabelName,
   labelsFromArray, splitCalibEval, shapeText,
-} from '../web/lib/data.js';
-import { quantizableOps, MODES } from '../web/lib/recipe.js';
+  quantizableOps, MODES,
+} from '../bindings/js/data.js';
 
 const EXIT = { ok: 0, usage: 1, badInput: 2, unsupported: 3, internal: 4, cancelled: 130 };
 

@@ -22,24 +22,22 @@
 // the model normalises itself with its BatchNormalization layers, so a web page
 // can feed canvas pixels / 255 directly).
 //
-// Bundled sample file, web/assets/mnist_samples.bin (little-endian):
-//   offset 0   4 bytes  magic "WQMN"
-//   offset 4   uint32   version = 1
-//   offset 8   uint32   count N
-//   offset 12  uint32   height = 28
-//   offset 16  uint32   width = 28
-//   offset 20  N bytes  labels (0..9)
-//   offset 20+N  N*height*width bytes  pixels, image-major then row-major;
-//              byte p stands for the pixel value round(p * 1000 / 255) / 1000,
-//              which reproduces the package's three-decimal value exactly.
+// Bundled sample file, web/assets/mnist_samples.bin: the "WQMN" format, read and
+// written by parseMnistSamples / encodeMnistSamples of the package's data module
+// (`webquant/data`, bindings/js/data/mnist_samples.js, which documents the layout).
 // It holds the first 256 digits of the test split (so it equals
 // loadMnist({split: 'test', limit: 256}) bit for bit); 200,980 bytes.
 // parseMnistSamples() reads it and needs no Node API, so a browser can import
-// this module too (the Node-only loaders import node:fs lazily).
+// this module too (the Node-only loaders import node:fs lazily; a page maps
+// 'webquant/data' in its import map, as examples/browser/index.html does).
 //
 // CLI (Node):
 //   node examples/lib/mnist.mjs indices train|test   JSON [[digit, index], ...] in split order
 //   node examples/lib/mnist.mjs write-samples [N]    rewrites web/assets/mnist_samples.bin
+
+import { parseMnistSamples, encodeMnistSamples, MNIST_SAMPLES_FORMAT } from 'webquant/data';
+
+export { parseMnistSamples, encodeMnistSamples };
 
 export const HEIGHT = 28;
 export const WIDTH = 28;
@@ -48,20 +46,10 @@ export const NUM_CLASSES = 10;
 // Image i of a digit is a test image iff i % kTestPeriod == kTestPhase.
 export const TEST_PERIOD = 5;
 export const TEST_PHASE = 4;
-export const SAMPLES_MAGIC = 'WQMN';
-export const SAMPLES_VERSION = 1;
-export const SAMPLES_HEADER_BYTES = 20;
+export const SAMPLES_MAGIC = MNIST_SAMPLES_FORMAT.magic;
+export const SAMPLES_VERSION = MNIST_SAMPLES_FORMAT.version;
+export const SAMPLES_HEADER_BYTES = MNIST_SAMPLES_FORMAT.headerBytes;
 export const SAMPLES_COUNT = 256;
-
-// One byte of the sample file -> the package's pixel value (three decimals).
-export function pixelFromByte(p) {
-  return Math.round((p * 1000) / 255) / 1000;
-}
-
-// Inverse of pixelFromByte for values that came from the package.
-export function byteFromPixel(v) {
-  return Math.round(v * 255);
-}
 
 // [[digit, index], ...] of one split in split order, given per-digit image counts.
 export function splitOrder(counts, split) {
@@ -167,61 +155,6 @@ export function argmaxRows(logits, classes = NUM_CLASSES) {
     out[r] = best;
   }
   return out;
-}
-
-/** Encodes {images, labels, count} (package pixel values) in the sample-file format above. */
-export function encodeMnistSamples({ images, labels, count }) {
-  const bytes = new Uint8Array(SAMPLES_HEADER_BYTES + count * (1 + PIXELS));
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < 4; ++i) bytes[i] = SAMPLES_MAGIC.charCodeAt(i);
-  view.setUint32(4, SAMPLES_VERSION, true);
-  view.setUint32(8, count, true);
-  view.setUint32(12, HEIGHT, true);
-  view.setUint32(16, WIDTH, true);
-  bytes.set(labels.subarray(0, count), SAMPLES_HEADER_BYTES);
-  const pixels = SAMPLES_HEADER_BYTES + count;
-  for (let i = 0; i < count * PIXELS; ++i) {
-    const p = byteFromPixel(images[i]);
-    // Only package values survive the byte round trip exactly; refuse anything else.
-    if (!(p >= 0 && p <= 255) || Math.fround(pixelFromByte(p)) !== images[i]) {
-      throw new Error(`mnist: pixel ${i} = ${images[i]} is not a three-decimal package value`);
-    }
-    bytes[pixels + i] = p;
-  }
-  return bytes;
-}
-
-/**
- * Reads the sample-file format above from an ArrayBuffer or typed array:
- * {images: Float32Array [count*1*28*28], labels: Uint8Array, count}. Throws on a bad file.
- */
-export function parseMnistSamples(input) {
-  const bytes = input instanceof ArrayBuffer ? new Uint8Array(input)
-    : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-  if (bytes.length < SAMPLES_HEADER_BYTES) throw new Error(`mnist samples: ${bytes.length} bytes is shorter than the header`);
-  const magic = String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]);
-  if (magic !== SAMPLES_MAGIC) throw new Error(`mnist samples: bad magic ${JSON.stringify(magic)}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const version = view.getUint32(4, true);
-  if (version !== SAMPLES_VERSION) throw new Error(`mnist samples: unsupported version ${version}`);
-  const count = view.getUint32(8, true);
-  const height = view.getUint32(12, true);
-  const width = view.getUint32(16, true);
-  if (height !== HEIGHT || width !== WIDTH) throw new Error(`mnist samples: images are ${height}x${width}, expected 28x28`);
-  const expected = SAMPLES_HEADER_BYTES + count * (1 + PIXELS);
-  if (bytes.length !== expected) {
-    throw new Error(`mnist samples: ${bytes.length} bytes, header says ${count} digits (${expected} bytes)`);
-  }
-  const labels = bytes.slice(SAMPLES_HEADER_BYTES, SAMPLES_HEADER_BYTES + count);
-  for (let i = 0; i < count; ++i) {
-    if (labels[i] >= NUM_CLASSES) throw new Error(`mnist samples: label ${i} is ${labels[i]}`);
-  }
-  const lut = new Float32Array(256);
-  for (let p = 0; p < 256; ++p) lut[p] = pixelFromByte(p);
-  const images = new Float32Array(count * PIXELS);
-  const pixels = SAMPLES_HEADER_BYTES + count;
-  for (let i = 0; i < images.length; ++i) images[i] = lut[bytes[pixels + i]];
-  return { images, labels, count };
 }
 
 async function main(argv) {

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
-import { encodeNpy } from '../../web/lib/npy.js';
+import { encodeNpy } from '../../bindings/js/data.js';
 import { loadMnist, argmaxRows } from '../../examples/lib/mnist.mjs';
 import { PPOCR } from '../../examples/lib/models.mjs';
 

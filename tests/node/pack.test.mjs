@@ -1,7 +1,9 @@
 // The npm package as a user gets it: `npm pack`, install the tarball into a
 // fresh project with no network (the package has no runtime dependencies),
 // then use it there by name — import, init, load, quantize, run — plus the
-// `webquant` bin and the `webquant/webquant.wasm` subpath export.
+// `webquant` bin and the subpath exports: `webquant/data` (the data helpers),
+// `webquant/worker` (the module Worker; driven here through serve()),
+// `webquant/worker-client` and `webquant/webquant.wasm`. No web/ file ships.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -40,14 +42,23 @@ function node(args, opts = {}) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-test('npm pack ships the façade, the types, the WASM module, the CLI and its helpers, and nothing else', () => {
+test('npm pack ships the façade, the data helpers, the worker, the types, the WASM module and the CLI, and nothing else', () => {
   const { files } = pack();
   for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/webquant.mjs', 'bindings/js/index.js', 'bindings/js/index.d.ts',
-    'dist/webquant.js', 'dist/webquant.wasm', 'web/lib/npy.js', 'web/lib/data.js', 'web/lib/recipe.js']) {
+    'dist/webquant.js', 'dist/webquant.wasm', 'bindings/js/data.js', 'bindings/js/data.d.ts', 'bindings/js/data/npy.js',
+    'bindings/js/data/samples.js', 'bindings/js/data/recipe.js', 'bindings/js/data/mnist_samples.js', 'bindings/js/data/text_image.js',
+    'bindings/js/worker.js', 'bindings/js/worker.d.ts', 'bindings/js/worker_client.js', 'bindings/js/worker_client.d.ts']) {
     assert.ok(files.includes(f), `${f} missing from the tarball`);
   }
-  const stray = files.filter((f) => /^(core|tests|build|scripts|examples|node_modules|web\/assets|artifacts)\//.test(f) || /\.(cc|h|onnx)$/.test(f));
-  assert.deepEqual(stray, [], 'source, tests or models in the tarball');
+  const stray = files.filter((f) => /^(core|tests|build|scripts|examples|node_modules|web|artifacts)\//.test(f) || /\.(cc|h|onnx)$/.test(f));
+  assert.deepEqual(stray, [], 'source, tests, app files or models in the tarball');
+  // Every subpath export (types first) names a shipped file.
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  for (const [sub, target] of Object.entries(pkg.exports)) {
+    const targets = typeof target === 'string' ? [target] : Object.values(target);
+    if (typeof target !== 'string') assert.equal(Object.keys(target)[0], 'types', `exports['${sub}']: types first`);
+    for (const t of targets) assert.ok(files.includes(t.replace(/^\.\//, '')), `exports['${sub}'] -> ${t}, which is not in the tarball`);
+  }
   // Every relative import of a shipped module resolves to a shipped file.
   for (const f of files.filter((x) => /\.(m?js)$/.test(x))) {
     const text = fs.readFileSync(path.join(root, f), 'utf8');
@@ -92,6 +103,65 @@ model.dispose();
   const inspect = spawnSync(bin, ['inspect', 'mnist_cnn.onnx', '--json'], { cwd: project, encoding: 'utf8' });
   assert.equal(inspect.status, 0, inspect.stderr);
   assert.equal(JSON.parse(inspect.stdout).summary.numNodes, 12);
+});
+
+test('installed: webquant/data, webquant/worker and webquant/worker-client resolve by name; the worker answers its protocol', () => {
+  install();
+  fs.copyFileSync(path.join(root, 'examples/models/mnist_cnn.onnx'), path.join(project, 'mnist_cnn.onnx'));
+  fs.writeFileSync(path.join(project, 'use_data_worker.mjs'), `
+import fs from 'node:fs';
+import { encodeNpy, parseNpy, samplesFromArrays, splitCalibEval, defaultRecipe, emitRecipe, DataError } from 'webquant/data';
+import { serve, registerDataSource } from 'webquant/worker';
+import { WorkerClient, WorkerError } from 'webquant/worker-client';
+const x = new Float32Array(3 * 784).map((_, i) => (i % 255) / 255);
+const arr = parseNpy(encodeNpy({ data: x, shape: [3, 784] }));
+const inputs = [{ name: 'input', dtype: 'float', shape: ['batch', 1, 28, 28] }];
+const { samples, notes } = samplesFromArrays(inputs, { x: arr }, 'x.npy');
+// The worker, served on a stand-in for a worker scope: init, load a model, set data, evaluate.
+const messages = [];
+const waiters = new Map();
+const scope = serve({ postMessage(m) { messages.push(m); if (m.type !== 'progress') waiters.get(m.id)?.(m); } });
+let next = 1;
+const ask = (type, args = {}) => new Promise((resolve) => { const id = next++; waiters.set(id, resolve); scope.onmessage({ data: { id, type, ...args } }); });
+registerDataSource('ramp', (ins, { count }) => ({ samples: samples.slice(0, count), source: 'ramp' }));
+const caps = await ask('init');
+const bytes = fs.readFileSync('mnist_cnn.onnx');
+const loaded = await ask('loadModel', { bytes: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length), name: 'mnist_cnn.onnx' });
+const data = await ask('setData', { kind: 'ramp', options: { count: 3 } });
+const evaluated = await ask('evaluate', { which: 'float', calib: 1 });
+const unknown = await ask('nope');
+console.log(JSON.stringify({
+  samples: samples.length, shape: samples[0].feeds.input.shape, notes: notes.length, split: splitCalibEval(10, 4).calib,
+  recipe: emitRecipe(defaultRecipe('static')).mode, dataError: new DataError('x').code,
+  init: caps.type, ops: caps.result.supportedOps.length > 50, load: loaded.result.summary.numNodes,
+  data: [data.type, data.result?.count, data.result?.source], evaluate: [evaluated.type, evaluated.result?.count],
+  progress: messages.some((m) => m.type === 'progress'), unknown: unknown.error,
+  client: typeof WorkerClient, workerError: new WorkerError({ message: 'm', code: 'CANCELLED' }).code,
+}));
+`);
+  const r = node(['use_data_worker.mjs']);
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  assert.equal(j.samples, 3);
+  assert.deepEqual(j.shape, [1, 1, 28, 28]);
+  assert.equal(j.notes, 1);
+  assert.deepEqual(j.split, [0, 2, 5, 7]);
+  assert.equal(j.recipe, 'static');
+  assert.equal(j.dataError, 'INVALID_ARGUMENT');
+  assert.equal(j.init, 'done');
+  assert.equal(j.ops, true);
+  assert.equal(j.load, 12);
+  assert.deepEqual(j.data, ['done', 3, 'ramp']);
+  assert.deepEqual(j.evaluate, ['done', 2]);
+  assert.equal(j.progress, true);
+  assert.deepEqual(j.unknown, { name: 'DataError', code: 'INVALID_ARGUMENT', message: "worker: unknown request 'nope'" });
+  assert.equal(j.client, 'function');
+  assert.equal(j.workerError, 'CANCELLED');
+  // Each subpath's types file is installed where its exports entry says.
+  const pkg = JSON.parse(fs.readFileSync(path.join(project, 'node_modules/webquant/package.json'), 'utf8'));
+  for (const sub of ['./data', './worker', './worker-client']) {
+    assert.ok(fs.existsSync(path.join(project, 'node_modules/webquant', pkg.exports[sub].types)), `${sub}: types`);
+  }
 });
 
 test('the Node example (examples/quantize_and_compare.mjs) runs in the installed project', () => {

@@ -1,10 +1,16 @@
-// Compile-only check that bindings/js/index.d.ts describes a usable API
+// Compile-only check that bindings/js/index.d.ts (and data.d.ts, worker.d.ts, worker_client.d.ts) describe a usable API
 // (tests/node/types.test.mjs runs `tsc --noEmit` on this file).
 import {
   init, Model, WebquantError, supportedOps, heapSize, quantize, compare, normalizeRecipe, finetune, train,
   type ModelSummary, type TensorOutput, type Recipe, type QuantizeResult, type QuantReport, type Comparison,
-  type FinetuneResult, type TrainResult, type TrainingRecipe,
+  type FinetuneResult, type TrainResult, type TrainingRecipe, type ValueInfo,
 } from '../../bindings/js/index.js';
+import {
+  parseNpz, parseNpy, encodeNpy, samplesFromArrays, splitCalibEval, defaultRecipe, completeRecipe, emitRecipe,
+  pixelsToTensor, parseLabelsCsv, DataError, textImage, generatedSamples, type Sample, type NdArray,
+} from '../../bindings/js/data.js';
+import { registerDataSource } from '../../bindings/js/worker.js';
+import { WorkerClient, WorkerError } from '../../bindings/js/worker_client.js';
 
 export async function example(bytes: Uint8Array): Promise<number> {
   await init({ wasmBinary: new Uint8Array(0) });
@@ -58,4 +64,28 @@ export async function finetuneExample(model: Model, data: { input: { data: Float
   r.model.dispose();
   t.model.dispose();
   return r.report.training.history[0].loss + r.report.sizes.ratio + t.report.training.samplesPerSecond + losses.length;
+}
+
+// webquant/data, webquant/worker and webquant/worker-client (bindings/js/data.d.ts, worker.d.ts, worker_client.d.ts).
+export async function dataExample(npz: Uint8Array, inputs: ValueInfo[]): Promise<number> {
+  const { arrays } = await parseNpz(npz, (b) => b);
+  const { samples, notes }: { samples: Sample[]; notes: string[] } = samplesFromArrays(inputs, arrays, 'data.npz');
+  const split = splitCalibEval(samples.length, 8);
+  const recipe: Recipe = emitRecipe(completeRecipe(defaultRecipe('qat')));
+  const pixels = pixelsToTensor(new Uint8ClampedArray(4 * 28 * 28), 28, 28, { channels: 1, layout: 'NCHW' });
+  const npy: NdArray = parseNpy(encodeNpy({ data: pixels, shape: [1, 28, 28] }));
+  let bad = '';
+  try { parseLabelsCsv(''); } catch (e) { if (e instanceof DataError) bad = e.code; }
+  return split.calib.length + notes.length + (recipe.training?.epochs ?? 0) + npy.shape.length + bad.length +
+    textImage(48, 192, { seed: 2 }).shape[3];
+}
+
+export function workerExample(url: URL): Promise<{ supportedOps: string[] }> {
+  registerDataSource('digits', async (inputs, options, { progress }) => {
+    progress('read', 0, 1);
+    return { samples: generatedSamples(inputs, Number(options.count ?? 4)), weak: true };
+  });
+  const client = new WorkerClient(url, { hardCancelMs: 1000, onCrash: (e: WorkerError) => console.warn(e.code) });
+  const job = client.request<{ supportedOps: string[] }>('init', {}, { onProgress: (m) => console.log(m.stage, m.done) });
+  return job.promise;
 }

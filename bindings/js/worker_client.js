@@ -1,6 +1,8 @@
-// The page's side of the worker protocol described at the top of web/worker.js.
+// webquant/worker-client: the page's side of the worker protocol described at
+// the top of bindings/js/worker.js (webquant/worker). No engine here: a page
+// imports this, the Worker loads the engine. Types in worker_client.d.ts.
 //
-//   const client = new WorkerClient(new URL('../worker.js', import.meta.url));
+//   const client = new WorkerClient(import.meta.resolve('webquant/worker'));  // or any URL of bindings/js/worker.js
 //   const job = client.request('bench', {runs: 10}, {onProgress});
 //   job.cancel();                  // soft cancel; hard after `hardCancelMs`
 //   const result = await job.promise;

@@ -1,4 +1,4 @@
-// Turning user data into model feeds, shared by the web worker and the CLI
+// Turning user data into model feeds, shared by the worker (bindings/js/worker.js), the CLI and apps
 // (no DOM, no Node API). A sample is {feeds: {inputName: {data, shape, dtype}},
 // label?: number, name?: string}; every sample has batch 1.
 //

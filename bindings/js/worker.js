@@ -1,7 +1,13 @@
-// The web app's module Worker: owns the WASM module, the models and the data,
-// and does every heavy step so the page never freezes.
+// webquant/worker: a module Worker that owns the WASM engine, a float model, its
+// quantized version and a data set, and does every heavy step so a page never
+// freezes. The web app (web/) uses it as it is; any app can:
 //
-// Protocol (see lib/worker_client.js for the page's side):
+//   const worker = new Worker(import.meta.resolve('webquant/worker'), { type: 'module' });
+//   // or, with the page's side of the protocol (request ids, progress, cancel, restart):
+//   //   import { WorkerClient } from 'webquant/worker-client';
+//   //   const client = new WorkerClient(import.meta.resolve('webquant/worker'));
+//
+// Protocol (bindings/js/worker_client.js is the page's side; types in worker.d.ts):
 //   page -> worker  {id, type, ...args}             one request; ArrayBuffers arrive transferred
 //                   {type: 'cancel', target: id}    abort request `id` (queued or running)
 //   worker -> page  {id, type: 'progress', stage, done, total, detail?}   detail: finetune()'s progress object
@@ -11,12 +17,18 @@
 // loops yield to the event loop between samples so a cancel is seen promptly;
 // if a single WASM call runs too long the page terminates this worker and
 // starts a fresh one (see WorkerClient.cancel).
-import * as wq from '../bindings/js/index.js';
-import { parseNpy, parseNpz, isNpy, isZip } from './lib/npy.js';
+//
+// Loaded as a Worker, the module answers messages on its own global scope.
+// Imported anywhere else (a test, a worker of your own) it only exports
+// serve(scope), which answers the messages of any {onmessage, postMessage}
+// object, and registerDataSource(kind, fn), which adds a setData kind.
+import * as wq from './index.js';
 import {
+  parseNpy, parseNpz, isNpy, isZip,
   DataError, samplesFromArrays, splitArray, parseLabelsCsv, indexLabels, pixelsToTensor, generatedSamples,
   checkSamples, splitCalibEval, splitTrainValidation, isLabelName, labelsFromArray, shapeText, concreteShape,
-} from './lib/data.js';
+  parseMnistSamples, textImage,
+} from './data.js';
 
 const { init, Model, WebquantError } = wq;
 
@@ -40,30 +52,53 @@ class CancelledError extends Error {
 }
 const throwIfAborted = (signal) => { if (signal.aborted) throw new CancelledError(); };
 
-self.onmessage = (e) => {
-  const msg = e.data;
-  if (msg.type === 'cancel') {
-    jobs.get(msg.target)?.abort();
-    return;
-  }
-  const ctl = new AbortController();
-  jobs.set(msg.id, ctl);
-  queue = queue.then(() => handle(msg, ctl.signal)).finally(() => jobs.delete(msg.id));
-};
+/**
+ * Answers the protocol's messages arriving on `scope` (a worker's global scope,
+ * a MessagePort, or any object with onmessage and postMessage). One engine
+ * state per module: serve one scope per worker.
+ */
+export function serve(scope) {
+  scope.onmessage = (e) => {
+    const msg = e.data;
+    if (msg.type === 'cancel') {
+      jobs.get(msg.target)?.abort();
+      return;
+    }
+    const ctl = new AbortController();
+    jobs.set(msg.id, ctl);
+    queue = queue.then(() => handle(scope, msg, ctl.signal)).finally(() => jobs.delete(msg.id));
+  };
+  return scope;
+}
 
-async function handle(msg, signal) {
+async function handle(scope, msg, signal) {
   const progress = (stage, done, total = null, detail = undefined) =>
-    self.postMessage({ id: msg.id, type: 'progress', stage, done, total, detail });
+    scope.postMessage({ id: msg.id, type: 'progress', stage, done, total, detail });
   try {
     throwIfAborted(signal);
-    const fn = HANDLERS[msg.type];
+    const fn = Object.hasOwn(HANDLERS, msg.type) ? HANDLERS[msg.type] : null;
     if (!fn) throw new DataError(`worker: unknown request '${msg.type}'`);
     const out = (await fn(msg, { signal, progress })) ?? {};
-    self.postMessage({ id: msg.id, type: 'done', result: out.result }, out.transfer ?? []);
+    scope.postMessage({ id: msg.id, type: 'done', result: out.result }, out.transfer ?? []);
   } catch (err) {
-    self.postMessage({ id: msg.id, type: 'error', error: serializeError(err, signal) });
+    scope.postMessage({ id: msg.id, type: 'error', error: serializeError(err, signal) });
   }
 }
+
+// setData kinds beyond the built-in ones: kind -> async (inputs, options, {signal, progress}) -> data.
+const dataSources = new Map();
+
+/**
+ * Adds a setData kind: `fn(inputs, options, {signal, progress})` returns (or
+ * resolves to) {samples, kind?, weak?, source?, notes?, classNames?}, samples as
+ * in webquant/data ({feeds, label?, name?}). Call it before the first message.
+ */
+export function registerDataSource(kind, fn) {
+  if (typeof kind !== 'string' || !kind || BUILTIN_KINDS.includes(kind)) throw new TypeError(`registerDataSource: kind must be a new name, got ${JSON.stringify(kind)}`);
+  if (typeof fn !== 'function') throw new TypeError('registerDataSource: fn must be a function');
+  dataSources.set(kind, fn);
+}
+const BUILTIN_KINDS = ['files', 'generated', 'mnist', 'text'];
 
 function serializeError(err, signal) {
   if (signal?.aborted || err?.code === 'CANCELLED' || err?.name === 'AbortError') {
@@ -137,6 +172,7 @@ const HANDLERS = {
     else if (msg.kind === 'generated') data = dataGenerated(summary.inputs, options);
     else if (msg.kind === 'mnist') data = await dataMnist(summary.inputs, options, ctx);
     else if (msg.kind === 'text') data = await dataText(summary.inputs, options, ctx);
+    else if (dataSources.has(msg.kind)) data = { kind: msg.kind, weak: false, source: msg.kind, notes: [], ...(await dataSources.get(msg.kind)(summary.inputs, options, ctx)) };
     else throw new DataError(`unknown data kind '${msg.kind}'`);
     checkSamples(summary.inputs, data.samples);
     // One trial run catches a wrong size or type before anyone waits for calibration.
@@ -427,10 +463,12 @@ function dataGenerated(inputs, { count = 16, seed = 1, low = -1, high = 1, dims 
   };
 }
 
-async function dataMnist(inputs, { url = 'assets/mnist_samples.bin' }, { progress }) {
+// Labelled digits in the "WQMN" format (webquant/data, parseMnistSamples) at `url`
+// (absolute, or relative to the worker script).
+async function dataMnist(inputs, { url }, { progress }) {
+  if (typeof url !== 'string' || !url) throw new DataError('mnist data: options.url must name a .bin file of labelled digits');
   progress('read data', 0, 1);
-  const { parseMnistSamples } = await import('../examples/lib/mnist.mjs');
-  const res = await fetch(new URL(url, new URL('./', self.location.href)));
+  const res = await fetch(new URL(url, import.meta.url));
   if (!res.ok) throw new DataError(`bundled MNIST digits: HTTP ${res.status} for ${url}`);
   const set = parseMnistSamples(await res.arrayBuffer());
   if (inputs.length !== 1) throw new DataError('the bundled MNIST digits feed single-input models only');
@@ -443,12 +481,11 @@ async function dataMnist(inputs, { url = 'assets/mnist_samples.bin' }, { progres
   };
 }
 
-// Synthetic text-line images from examples/lib/text_image.mjs (for the PP-OCR models).
+// Synthetic text-line images (webquant/data, textImage; for the PP-OCR models).
 // With `flipHalf`, every second image is upside down (variety for the text-direction
 // classifier). They carry no labels: the classifier does not tell these synthetic
 // lines' orientation reliably, so an "accuracy" on them would mean nothing.
 async function dataText(inputs, { count = 16, height, width, flipHalf = false, seed = 1 }, { progress }) {
-  const { textImage } = await import('../examples/lib/text_image.mjs');
   const info = inputs[0];
   const shape = concreteShape(info, { 2: height, 3: width });
   const samples = [];
@@ -461,7 +498,7 @@ async function dataText(inputs, { count = 16, height, width, flipHalf = false, s
   }
   return {
     samples, kind: 'text', weak: true, source: `${count} synthetic text-line images ${shape[2]}x${shape[3]}${flipHalf ? ', every second one upside down' : ''}`,
-    notes: ['Synthetic text-like images (examples/lib/text_image.mjs): closer to real input than noise, but not your data.'],
+    notes: ['Synthetic text-like images (textImage of webquant/data): closer to real input than noise, but not your data.'],
   };
 }
 
@@ -600,3 +637,6 @@ async function dataImages(entries, inputs, options, csv, { signal, progress }) {
   if (labels?.classNames) notes.push(`classes (index order): ${labels.classNames.slice(0, 20).join(', ')}${labels.classNames.length > 20 ? ', ...' : ''}`);
   return { samples, kind: 'images', weak: false, source: describeFiles(entries), notes, classNames: labels?.classNames ?? null };
 }
+
+// Loaded as a module Worker: answer the page. (Imported elsewhere: exports only.)
+if (typeof WorkerGlobalScope !== 'undefined' && globalThis instanceof WorkerGlobalScope) serve(globalThis);

@@ -1,4 +1,4 @@
-// NumPy .npy and .npz readers for the web app and the CLI (no DOM, no Node API).
+// NumPy .npy and .npz readers for the worker, the CLI and apps (no DOM, no Node API).
 //
 // .npy (format versions 1.0, 2.0, 3.0): magic "\x93NUMPY", version, header length
 // (uint16 for 1.0, uint32 after), a Python-dict header {'descr', 'fortran_order',

@@ -1,4 +1,4 @@
-// Public TypeScript types for webquant. Hand-written; checked by tests/node/types_check.ts.
+// Public TypeScript types for webquant. Hand-written; checked by tests/node/types_usage.ts (compiled by tests/node/types.test.mjs).
 
 export type DType =
   | 'float' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'int32' | 'int64' | 'string' | 'bool'

@@ -1,8 +1,8 @@
 // Embind surface of webquant. This is the only file that knows about Embind.
 //
 // Nothing here throws across the boundary: every fallible call returns either
-// a result or an error object {code, message}; the JS façade
-// (bindings/js/index.js) turns the latter into a WebquantError. Bulk data
+// {value} or {error: {code, message}}; the JS façade (bindings/js/index.js)
+// turns the latter into a WebquantError. Bulk data
 // crosses once per tensor: inputs are copied from a Uint8Array view straight
 // into a core buffer, outputs are copied out with one TypedArray.slice().
 #include <emscripten/bind.h>
@@ -18,13 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "core/graph/graph.h"
-#include "core/model.h"
-#include "core/quant/compare.h"
-#include "core/quant/quantizer.h"
-#include "core/quant/recipe.h"
-#include "core/runtime/kernel.h"
-#include "core/train/finetune.h"
+#include "core/webquant.h"
 
 namespace wq {
 namespace {
@@ -38,9 +32,18 @@ val error_value(const Status& s) {
   return e;
 }
 
+// Every fallible entry point returns one of two shapes: {value} on success
+// (value null when there is nothing to return), {error: {code, message}} on
+// failure. The JS façade's unwrap() turns the second into a WebquantError.
 val error_result(const Status& s) {
   val r = val::object();
   r.set("error", error_value(s));
+  return r;
+}
+
+val ok_result() {
+  val r = val::object();
+  r.set("value", val::null());
   return r;
 }
 
@@ -49,10 +52,8 @@ val error_result(const Status& s) {
 // -fwasm-exceptions, so it unwinds instead of aborting): every entry point
 // below runs inside guarded_call, which turns that into OUT_OF_MEMORY and
 // anything else into INTERNAL, so the module stays usable.
-enum class ErrorShape { kStatus, kResult };  // null | {code,message}  vs  {value} | {error}
-
 template <typename F>
-val guarded_call(ErrorShape shape, F&& f) {
+val guarded_call(F&& f) {
   Status failure;
   try {
     return f();
@@ -63,31 +64,30 @@ val guarded_call(ErrorShape shape, F&& f) {
   } catch (const std::exception& e) {
     failure = internal_error(std::string("unexpected C++ exception: ") + e.what());
   }
-  return shape == ErrorShape::kStatus ? error_value(failure) : error_result(failure);
+  return error_result(failure);
 }
 
-template <ErrorShape S, typename M, M method>
+template <typename M, M method>
 struct Guard;
-template <ErrorShape S, typename C, typename... A, val (C::*method)(A...)>
-struct Guard<S, val (C::*)(A...), method> {
+template <typename C, typename... A, val (C::*method)(A...)>
+struct Guard<val (C::*)(A...), method> {
   static val call(C& self, A... args) {
-    return guarded_call(S, [&]() { return (self.*method)(args...); });
+    return guarded_call([&]() { return (self.*method)(args...); });
   }
 };
-template <ErrorShape S, typename C, typename... A, val (C::*method)(A...) const>
-struct Guard<S, val (C::*)(A...) const, method> {
+template <typename C, typename... A, val (C::*method)(A...) const>
+struct Guard<val (C::*)(A...) const, method> {
   static val call(const C& self, A... args) {
-    return guarded_call(S, [&]() { return (self.*method)(args...); });
+    return guarded_call([&]() { return (self.*method)(args...); });
   }
 };
-template <ErrorShape S, typename... A, val (*fn)(A...)>
-struct Guard<S, val (*)(A...), fn> {
+template <typename... A, val (*fn)(A...)>
+struct Guard<val (*)(A...), fn> {
   static val call(A... args) {
-    return guarded_call(S, [&]() { return fn(args...); });
+    return guarded_call([&]() { return fn(args...); });
   }
 };
-#define WQ_GUARD_STATUS(m) &::wq::Guard<::wq::ErrorShape::kStatus, decltype(m), m>::call
-#define WQ_GUARD_RESULT(m) &::wq::Guard<::wq::ErrorShape::kResult, decltype(m), m>::call
+#define WQ_GUARD(m) &::wq::Guard<decltype(m), m>::call
 
 val shape_value(const std::vector<Dim>& dims) {
   val a = val::array();
@@ -206,9 +206,9 @@ class WasmModel {
       return copy;
     };
     auto loaded = Model::load(std::move(bytes), std::move(options));
-    if (!loaded.ok()) return error_value(loaded.status());
+    if (!loaded.ok()) return error_result(loaded.status());
     model_ = std::move(loaded).value();
-    return val::null();
+    return ok_result();
   }
 
   bool loaded() const { return model_ != nullptr; }
@@ -355,32 +355,32 @@ class WasmQuantizer {
  public:
   val create(const WasmModel& model, const std::string& recipe_json) {
     quantizer_.reset();
-    if (!model.model()) return error_value(invalid_argument("quantize: the model handle is empty (disposed?)"));
+    if (!model.model()) return error_result(invalid_argument("quantize: the model handle is empty (disposed?)"));
     auto recipe = parse_recipe(recipe_json);
-    if (!recipe.ok()) return error_value(recipe.status());
+    if (!recipe.ok()) return error_result(recipe.status());
     auto graph = model.graph();
-    if (!graph.ok()) return error_value(graph.status());
+    if (!graph.ok()) return error_result(graph.status());
     auto q = Quantizer::create(**graph, *recipe);
-    if (!q.ok()) return error_value(q.status());
+    if (!q.ok()) return error_result(q.status());
     quantizer_ = std::move(q).value();
     graph_ = std::move(graph).value();
-    return val::null();
+    return ok_result();
   }
   std::string recipe() const { return quantizer_ ? recipe_to_json(quantizer_->recipe()).dump() : std::string(); }
   bool needs_calibration() const { return quantizer_ && quantizer_->needs_calibration(); }
   double samples_seen() const { return quantizer_ ? double(quantizer_->samples_seen()) : 0.0; }
   val calibrate(const val& feeds) {
-    if (!quantizer_) return error_value(not_created());
+    if (!quantizer_) return error_result(not_created());
     auto inputs = feeds_from_js(feeds);
-    if (!inputs.ok()) return error_value(inputs.status().with_context("calibration sample " +
+    if (!inputs.ok()) return error_result(inputs.status().with_context("calibration sample " +
                                                                       std::to_string(quantizer_->samples_seen()) + ": "));
     Status st = quantizer_->calibrate(*inputs);
-    return st.ok() ? val::null() : error_value(st);
+    return st.ok() ? ok_result() : error_result(st);
   }
   val set_activation_range(const std::string& name, double min, double max) {
-    if (!quantizer_) return error_value(not_created());
+    if (!quantizer_) return error_result(not_created());
     Status st = quantizer_->set_activation_range(name, float(min), float(max));
-    return st.ok() ? val::null() : error_value(st);
+    return st.ok() ? ok_result() : error_result(st);
   }
   val finish() {
     if (!quantizer_) return error_result(not_created());
@@ -404,26 +404,26 @@ class WasmComparator {
     graphs_[0].reset();
     graphs_[1].reset();
     if (!float_model.model() || !quant_model.model())
-      return error_value(invalid_argument("compare: a model handle is empty (disposed?)"));
+      return error_result(invalid_argument("compare: a model handle is empty (disposed?)"));
     CompareOptions options;
     options.per_node = per_node;
     auto float_graph = float_model.graph();
-    if (!float_graph.ok()) return error_value(float_graph.status());
+    if (!float_graph.ok()) return error_result(float_graph.status());
     auto quant_graph = quant_model.graph();
-    if (!quant_graph.ok()) return error_value(quant_graph.status());
+    if (!quant_graph.ok()) return error_result(quant_graph.status());
     auto c = Comparator::create(**float_graph, **quant_graph, options);
-    if (!c.ok()) return error_value(c.status());
+    if (!c.ok()) return error_result(c.status());
     comparator_ = std::move(c).value();
     graphs_[0] = std::move(float_graph).value();
     graphs_[1] = std::move(quant_graph).value();
-    return val::null();
+    return ok_result();
   }
   // labels: null or an array of integers (one per row of the first output).
   val add_sample(const val& feeds, const val& labels) {
-    if (!comparator_) return error_value(failed_precondition("the comparator was not created"));
+    if (!comparator_) return error_result(failed_precondition("the comparator was not created"));
     auto inputs = feeds_from_js(feeds);
     if (!inputs.ok())
-      return error_value(inputs.status().with_context("sample " + std::to_string(comparator_->samples()) + ": "));
+      return error_result(inputs.status().with_context("sample " + std::to_string(comparator_->samples()) + ": "));
     std::vector<int64_t> l;
     const bool has_labels = !labels.isNull() && !labels.isUndefined();
     if (has_labels) {
@@ -431,14 +431,14 @@ class WasmComparator {
       for (size_t i = 0; i < n; ++i) {
         const double v = labels[i].as<double>();
         if (!(v >= 0 && v <= 2147483647.0) || v != static_cast<double>(static_cast<int64_t>(v)))
-          return error_value(invalid_argument("sample " + std::to_string(comparator_->samples()) + ": label " +
+          return error_result(invalid_argument("sample " + std::to_string(comparator_->samples()) + ": label " +
                                               std::to_string(i) + " must be a class index (an integer >= 0), got " +
                                               val(v).call<std::string>("toString")));
         l.push_back(static_cast<int64_t>(v));
       }
     }
     Status st = comparator_->add_sample(*inputs, has_labels ? &l : nullptr);
-    return st.ok() ? val::null() : error_value(st);
+    return st.ok() ? ok_result() : error_result(st);
   }
   std::string report() const { return comparator_ ? comparator_->report().dump() : std::string("{}"); }
   void dispose() {
@@ -459,37 +459,37 @@ class WasmFineTuner {
  public:
   val create(const WasmModel& model, const std::string& recipe_json, bool quantization_aware) {
     tuner_.reset();
-    if (!model.model()) return error_value(invalid_argument("finetune: the model handle is empty (disposed?)"));
+    if (!model.model()) return error_result(invalid_argument("finetune: the model handle is empty (disposed?)"));
     auto recipe = parse_recipe(recipe_json);
-    if (!recipe.ok()) return error_value(recipe.status());
+    if (!recipe.ok()) return error_result(recipe.status());
     auto graph = model.graph();
-    if (!graph.ok()) return error_value(graph.status());
+    if (!graph.ok()) return error_result(graph.status());
     auto t = quantization_aware ? FineTuner::create(**graph, *recipe) : FineTuner::create_float(**graph, recipe->training);
-    if (!t.ok()) return error_value(t.status());
+    if (!t.ok()) return error_result(t.status());
     tuner_ = std::move(t).value();
     recipe_ = recipe_to_json(*recipe).dump();
     graph_ = std::move(graph).value();
-    return val::null();
+    return ok_result();
   }
   std::string recipe() const { return recipe_; }
   std::string output() const { return tuner_ ? tuner_->output() : std::string(); }
   val calibrate(const val& feeds) {
-    if (!tuner_) return error_value(not_created());
+    if (!tuner_) return error_result(not_created());
     const std::string where = "calibration sample " + std::to_string(tuner_->calibration_samples()) + ": ";
     auto inputs = feeds_from_js(feeds);
-    if (!inputs.ok()) return error_value(inputs.status().with_context(where));
+    if (!inputs.ok()) return error_result(inputs.status().with_context(where));
     Status st = tuner_->calibrate(*inputs);
-    return st.ok() ? val::null() : error_value(st);
+    return st.ok() ? ok_result() : error_result(st);
   }
   val set_total_steps(double steps) {
-    if (!tuner_) return error_value(not_created());
+    if (!tuner_) return error_result(not_created());
     Status st = tuner_->set_total_steps(int64_t(steps));
-    return st.ok() ? val::null() : error_value(st);
+    return st.ok() ? ok_result() : error_result(st);
   }
   val begin(bool with_labels) {
-    if (!tuner_) return error_value(not_created());
+    if (!tuner_) return error_result(not_created());
     Status st = tuner_->begin(with_labels);
-    return st.ok() ? val::null() : error_value(st);
+    return st.ok() ? ok_result() : error_result(st);
   }
   // labels: null, or a tensor {name, dtype, shape, bytes} (class indices or targets).
   val step(const val& feeds, const val& labels) { return run(feeds, labels, false); }
@@ -546,7 +546,7 @@ val normalize_recipe(const std::string& recipe_json) {
 
 val supported_ops() {
   val a = val::array();
-  for (const std::string& n : builtin_ops().op_names()) a.call<void>("push", n);
+  for (const std::string& n : supported_op_names()) a.call<void>("push", n);
   return a;
 }
 
@@ -559,41 +559,41 @@ double heap_size() { return static_cast<double>(__builtin_wasm_memory_size(0)) *
 EMSCRIPTEN_BINDINGS(webquant) {
   emscripten::class_<wq::WasmModel>("WasmModel")
       .constructor<>()
-      .function("load", WQ_GUARD_STATUS(&wq::WasmModel::load))
+      .function("load", WQ_GUARD(&wq::WasmModel::load))
       .function("loaded", &wq::WasmModel::loaded)
-      .function("summary", WQ_GUARD_RESULT(&wq::WasmModel::summary))
-      .function("run", WQ_GUARD_RESULT(&wq::WasmModel::run))
-      .function("save", WQ_GUARD_RESULT(&wq::WasmModel::save))
+      .function("summary", WQ_GUARD(&wq::WasmModel::summary))
+      .function("run", WQ_GUARD(&wq::WasmModel::run))
+      .function("save", WQ_GUARD(&wq::WasmModel::save))
       .function("dispose", &wq::WasmModel::dispose);
   emscripten::class_<wq::WasmQuantizer>("WasmQuantizer")
       .constructor<>()
-      .function("create", WQ_GUARD_STATUS(&wq::WasmQuantizer::create))
+      .function("create", WQ_GUARD(&wq::WasmQuantizer::create))
       .function("recipe", &wq::WasmQuantizer::recipe)
       .function("needsCalibration", &wq::WasmQuantizer::needs_calibration)
       .function("samplesSeen", &wq::WasmQuantizer::samples_seen)
-      .function("calibrate", WQ_GUARD_STATUS(&wq::WasmQuantizer::calibrate))
-      .function("setActivationRange", WQ_GUARD_STATUS(&wq::WasmQuantizer::set_activation_range))
-      .function("finish", WQ_GUARD_RESULT(&wq::WasmQuantizer::finish))
+      .function("calibrate", WQ_GUARD(&wq::WasmQuantizer::calibrate))
+      .function("setActivationRange", WQ_GUARD(&wq::WasmQuantizer::set_activation_range))
+      .function("finish", WQ_GUARD(&wq::WasmQuantizer::finish))
       .function("dispose", &wq::WasmQuantizer::dispose);
   emscripten::class_<wq::WasmComparator>("WasmComparator")
       .constructor<>()
-      .function("create", WQ_GUARD_STATUS(&wq::WasmComparator::create))
-      .function("addSample", WQ_GUARD_STATUS(&wq::WasmComparator::add_sample))
+      .function("create", WQ_GUARD(&wq::WasmComparator::create))
+      .function("addSample", WQ_GUARD(&wq::WasmComparator::add_sample))
       .function("report", &wq::WasmComparator::report)
       .function("dispose", &wq::WasmComparator::dispose);
   emscripten::class_<wq::WasmFineTuner>("WasmFineTuner")
       .constructor<>()
-      .function("create", WQ_GUARD_STATUS(&wq::WasmFineTuner::create))
+      .function("create", WQ_GUARD(&wq::WasmFineTuner::create))
       .function("recipe", &wq::WasmFineTuner::recipe)
       .function("output", &wq::WasmFineTuner::output)
-      .function("calibrate", WQ_GUARD_STATUS(&wq::WasmFineTuner::calibrate))
-      .function("setTotalSteps", WQ_GUARD_STATUS(&wq::WasmFineTuner::set_total_steps))
-      .function("begin", WQ_GUARD_STATUS(&wq::WasmFineTuner::begin))
-      .function("step", WQ_GUARD_RESULT(&wq::WasmFineTuner::step))
-      .function("evaluate", WQ_GUARD_RESULT(&wq::WasmFineTuner::evaluate))
-      .function("finish", WQ_GUARD_RESULT(&wq::WasmFineTuner::finish))
+      .function("calibrate", WQ_GUARD(&wq::WasmFineTuner::calibrate))
+      .function("setTotalSteps", WQ_GUARD(&wq::WasmFineTuner::set_total_steps))
+      .function("begin", WQ_GUARD(&wq::WasmFineTuner::begin))
+      .function("step", WQ_GUARD(&wq::WasmFineTuner::step))
+      .function("evaluate", WQ_GUARD(&wq::WasmFineTuner::evaluate))
+      .function("finish", WQ_GUARD(&wq::WasmFineTuner::finish))
       .function("dispose", &wq::WasmFineTuner::dispose);
-  emscripten::function("normalizeRecipe", WQ_GUARD_RESULT(&wq::normalize_recipe));
+  emscripten::function("normalizeRecipe", WQ_GUARD(&wq::normalize_recipe));
   emscripten::function("supportedOps", &wq::supported_ops);
   emscripten::function("heapSize", &wq::heap_size);
 }

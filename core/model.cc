@@ -46,6 +46,8 @@ Result<Parsed> reparse(const std::function<Result<std::vector<uint8_t>>()>& orig
 
 }  // namespace
 
+std::vector<std::string> supported_op_names() { return builtin_ops().op_names(); }
+
 Model::Model() = default;
 Model::~Model() = default;
 

@@ -12,7 +12,7 @@
 // with the caller (the WASM binding keeps them in JavaScript memory, outside
 // the heap) and are parsed again when graph(), proto(), copy_graph() or save()
 // need them.
-// Bindings use only this header, core/status.h and core/tensor.h.
+// Part of the public C++ API (core/webquant.h includes it).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "core/graph/value_summary.h"  // Dim, ValueSummary
+#include "core/runtime/run_stats.h"    // RunStats
 #include "core/status.h"
 #include "core/tensor.h"
 
@@ -30,19 +32,6 @@ namespace wq {
 namespace onnx { struct ModelProto; }
 class Graph;
 class Session;
-
-// One dimension of a declared shape: a fixed size, a symbolic name, or unknown.
-struct Dim {
-  int64_t value = -1;   // >= 0 when fixed
-  std::string param;    // symbolic name ("batch") when value < 0; empty = unknown
-};
-
-struct ValueSummary {
-  std::string name;
-  DType dtype = DType::kUndefined;
-  bool has_shape = false;  // false when the model declares no shape at all
-  std::vector<Dim> shape;
-};
 
 struct ModelSummary {
   int64_t ir_version = 0;
@@ -59,13 +48,6 @@ struct ModelSummary {
   std::vector<std::pair<std::string, std::string>> metadata;  // metadata_props
 };
 
-// Statistics from the last run, for memory and speed reporting.
-struct RunStats {
-  int64_t peak_activation_bytes = 0;  // max bytes of live intermediate tensors during the run
-  int64_t total_allocated_bytes = 0;  // sum of all intermediate allocations
-  double milliseconds = 0;
-};
-
 struct LoadOptions {
   // When set, the model is run-only: load() frees its own copy of the bytes,
   // the parsed model and the graph once the plan is built, and calls this to
@@ -77,6 +59,10 @@ struct LoadOptions {
   // kOutOfMemory naming the node and the limit. 0 = no cap.
   uint64_t memory_limit_bytes = kDefaultMemoryLimitBytes;
 };
+
+// Every operator the runtime implements, as "domain:op_type" (domain empty
+// for ONNX's own), for listing what a model may use.
+std::vector<std::string> supported_op_names();
 
 class Model {
  public:

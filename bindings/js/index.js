@@ -392,9 +392,6 @@ function unwrap(result) {
   return result;
 }
 
-function throwIfError(err) {
-  if (err) throw new WebquantError(err.code, err.message);
-}
 
 // ---- arguments -----------------------------------------------------------------
 
@@ -647,16 +644,11 @@ export class Model {
       }
       const m = requireModule();
       const handle = callWasm(m, 'Model.load', () => new m.WasmModel());
-      let err;
       try {
-        err = callWasm(m, 'Model.load', () => handle.load(u8));
+        unwrap(callWasm(m, 'Model.load', () => handle.load(u8)));
       } catch (e) {
         release(m, handle);
         throw e;
-      }
-      if (err) {
-        release(m, handle);
-        throw new WebquantError(err.code, err.message);
       }
       try {
         return new Model(handle, PRIVATE);
@@ -804,7 +796,7 @@ export async function quantize(model, recipe, options) {
     const handle = handleOf(model, m, 'quantize');
     const q = call(() => new m.WasmQuantizer());
     try {
-      throwIfError(call(() => q.create(handle, text)));
+      unwrap(call(() => q.create(handle, text)));
       const normalized = JSON.parse(call(() => q.recipe()));
       progress({ stage: 'prepare', done: 1, total: 1 });
       const keep = normalized.report.samples;
@@ -820,7 +812,7 @@ export async function quantize(model, recipe, options) {
           if (index >= max) break;
           checkSignal(signal, 'calibration');
           const list = feedList(sample, `calibration sample ${index}`);
-          throwIfError(call(() => q.calibrate(list)));
+          unwrap(call(() => q.calibrate(list)));
           if (reportSamples.length < keep) reportSamples.push(sample);
           index += 1;
           progress({ stage: 'calibrate', done: index, total });
@@ -888,7 +880,7 @@ export async function compare(floatModel, quantModel, samples, options) {
     const quantHandle = handleOf(quantModel, m, 'compare');
     const c = call(() => new m.WasmComparator());
     try {
-      throwIfError(call(() => c.create(floatHandle, quantHandle, perNode)));
+      unwrap(call(() => c.create(floatHandle, quantHandle, perNode)));
       const total = Array.isArray(samples) ? samples.length : null;
       let index = 0;
       for await (const sample of samplesOf(samples, 'compare: samples')) {
@@ -899,7 +891,7 @@ export async function compare(floatModel, quantModel, samples, options) {
           l = sampleLabels(labels[index], index, 'compare');
         }
         const list = feedList(sample, `sample ${index}`);
-        throwIfError(call(() => c.addSample(list, l)));
+        unwrap(call(() => c.addSample(list, l)));
         index += 1;
         progress({ stage: 'compare', done: index, total });
         await nextTick();
@@ -1048,7 +1040,7 @@ async function runTraining(m, tuner, training, options, quantizationAware) {
     for await (const sample of samplesOf(calib, `${what}: options.calibration`)) {
       checkSignal(signal, 'calibration');
       const list = feedList(sample, `calibration sample ${index}`);
-      throwIfError(call(() => tuner.calibrate(list)));
+      unwrap(call(() => tuner.calibrate(list)));
       index += 1;
       progress({ stage: 'calibrate', done: index, total });
       await nextTick();
@@ -1060,8 +1052,8 @@ async function runTraining(m, tuner, training, options, quantizationAware) {
   const perEpoch = Math.ceil(data.length / bs);
   let total = training.epochs * perEpoch;
   if (training.maxSteps > 0) total = Math.min(total, training.maxSteps);
-  throwIfError(call(() => tuner.setTotalSteps(total)));
-  throwIfError(call(() => tuner.begin(labels != null)));
+  unwrap(call(() => tuner.setTotalSteps(total)));
+  unwrap(call(() => tuner.begin(labels != null)));
 
   const evaluate = async (set) => {
     let loss = 0, correct = 0, counted = 0, rows = 0;
@@ -1147,7 +1139,7 @@ function createTuner(m, model, recipeJson, quantizationAware, what) {
   const handle = handleOf(model, m, what);
   const tuner = callWasm(m, what, () => new m.WasmFineTuner());
   try {
-    throwIfError(callWasm(m, what, () => tuner.create(handle, recipeJson, quantizationAware)));
+    unwrap(callWasm(m, what, () => tuner.create(handle, recipeJson, quantizationAware)));
   } catch (e) {
     release(m, tuner);
     throw e;

@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/model.h"  // ValueSummary, Dim
+#include "core/graph/value_summary.h"
 #include "core/onnx/onnx_proto.h"
 #include "core/status.h"
 #include "core/tensor.h"

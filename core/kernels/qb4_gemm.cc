@@ -10,7 +10,7 @@
 #include "core/kernels/qgemm_4bit.h"
 #include "core/kernels/qquantize.h"
 #include "core/kernels/simd.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 
 namespace wq {
 

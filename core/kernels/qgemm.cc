@@ -9,7 +9,7 @@
 #include "core/kernels/qquantize.h"
 #include "core/kernels/qs8_gemm_c2_wasmsimd_dot16x2.h"
 #include "core/kernels/simd.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 
 namespace wq {
 

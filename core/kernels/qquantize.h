@@ -2,7 +2,7 @@
 // accumulators and 8-bit tensors.
 //
 // Every routine has a `_ref` twin written as the plain loop over the scalar
-// definitions in core/quant/qparams.h; the vector versions must match it bit for
+// definitions in core/qparams.h; the vector versions must match it bit for
 // bit (tests/core/kernels_q8_test.cc). Naming follows ggml: what it does, to
 // which type: quantize_row_qu8 = float -> uint8 for one contiguous row.
 //
@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 #include "core/status.h"
 #include "core/tensor.h"
 

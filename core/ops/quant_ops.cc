@@ -4,7 +4,7 @@
 // * element-wise (Quantize/Dequantize/DynamicQuantizeLinear): per-tensor and
 //   per-axis 8-bit rows run through the vector routines of qquantize.h; every
 //   other layout (block-wise, 16- and 4-bit types, float16 scales) through the
-//   scalar definitions of core/quant/qparams.h, which those routines match bit
+//   scalar definitions of core/qparams.h, which those routines match bit
 //   for bit.
 // * MatMulInteger / QLinearMatMul: B packed with qgemm_pack_w (zero point folded
 //   in), A widened row by row with its own zero point, then the int32 or the
@@ -35,7 +35,7 @@
 #include "core/kernels/qgemm_4bit.h"
 #include "core/kernels/qquantize.h"
 #include "core/ops/ops_util.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 
 namespace wq {
 namespace {

@@ -9,27 +9,15 @@
 // form depends on the input's spatial size) and reused by every run.
 #pragma once
 
+#include "core/passes/runtime_ops_spec.h"
 #include "core/runtime/kernel.h"
 
 namespace wq {
 
 void register_quant_ops(OpRegistry& r);
 
-// The runtime's private fused ops. core/runtime/optimize.cc rewrites QDQ and
-// dynamically quantized patterns into them on the copy of the graph it plans
-// (importing kRuntimeOpDomain at kRuntimeOpset there); they are never saved or
-// exported, and may change in any release. builtin_ops() does not list them;
-// runtime_ops() (core/runtime/optimize.h) is builtin_ops() plus these:
-//   QLinearConv     ONNX QLinearConv; zero points optional; attributes act_min /
-//                   act_max (a fused Relu / Clip) and output_dtype (no y_zero_point)
-//   QLinearMatMul   the same liberties over ONNX QLinearMatMul
-//   QGemm           a, a_scale, a_zp?, b (constant), b_scale, b_zp?, bias (int32)?,
-//                   y_scale, y_zp?; attribute transB: QDQ Gemm on the int8 GEMM
-//   DynamicQMatMul  x (float), b (constant 8-bit [K, N]), b_zp?, w_scale, bias?:
-//                   DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(x_scale *
-//                   w_scale) [-> Add(bias)] in one op, float out
-constexpr const char* kRuntimeOpDomain = "webquant.runtime";
-constexpr int kRuntimeOpset = 1;
+// The runtime's private fused ops (kRuntimeOpDomain; what they are:
+// core/passes/runtime_ops_spec.h), registered into runtime_ops().
 void register_runtime_quant_ops(OpRegistry& r);
 
 }  // namespace wq

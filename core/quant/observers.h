@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "core/quant/histogram.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 #include "core/status.h"
 #include "core/tensor.h"
 

@@ -24,7 +24,7 @@
 
 #include "core/graph/graph.h"
 #include "core/quant/observers.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 #include "core/quant/recipe.h"
 #include "core/runtime/session.h"
 #include "core/status.h"

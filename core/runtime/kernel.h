@@ -120,6 +120,9 @@ class OpRegistry {
 const OpRegistry& builtin_ops();
 // Defined in core/ops/all_ops.cc: calls each op family's register function.
 void register_all_ops(OpRegistry& registry);
+// Defined in core/ops/ (the int8 ops): the runtime's private fused ops
+// (core/passes/runtime_ops_spec.h), added to builtin_ops() by runtime_ops().
+void register_runtime_quant_ops(OpRegistry& registry);
 
 // Highest opset of the default domain that we claim to support.
 constexpr int kMaxSupportedOpset = 21;

@@ -40,10 +40,15 @@
 // DequantizeLinear and QuantizeLinear) no longer exist in the optimized graph,
 // so Session::run cannot return them by name; graph outputs are never removed.
 //
-// Owner: the runtime. Everything it creates lives in kRuntimeOpDomain
-// (core/ops/quant_ops.h) and only runs with runtime_ops().
+// Owner: the runtime, which assembles the graph passes (core/passes/:
+// fold_constants.h, qdq_fusion.h) into this pipeline and hands them its
+// kernels as the NodeEvaluator. Everything the fusions create lives in
+// kRuntimeOpDomain (core/passes/runtime_ops_spec.h) and only runs with
+// runtime_ops().
 #pragma once
 
+#include "core/passes/pass_stats.h"
+#include "core/passes/runtime_ops_spec.h"
 #include "core/runtime/kernel.h"
 #include "core/status.h"
 
@@ -52,17 +57,7 @@ namespace wq {
 class Graph;
 
 // What optimize_for_runtime did, by rewrite (for tests, benchmarks and logs).
-struct RuntimeOptimizeStats {
-  int constant_nodes = 0;     // Constant nodes turned into initializers
-  int folded_nodes = 0;       // nodes evaluated once at plan time
-  int qlinear_conv = 0;       // QDQ Conv -> QLinearConv
-  int qlinear_matmul = 0;     // QDQ MatMul -> QLinearMatMul
-  int qgemm = 0;              // QDQ Gemm -> QGemm
-  int fused_activations = 0;  // Relu / Clip clamps inside the three above
-  int dynamic_matmul = 0;     // dynamic MatMulInteger chains -> DynamicQMatMul
-  int passthrough = 0;        // DQ -> op -> Q  ==> op on 8-bit data (and DQ -> Q)
-  int removed_nodes = 0;      // nodes dropped because nothing read them any more
-};
+using RuntimeOptimizeStats = PassStats;
 
 // Rewrites `graph` in place. Fails only on an internal inconsistency; a
 // pattern that does not match exactly is left as it is.

@@ -31,7 +31,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/model.h"  // RunStats, ValueSummary
+#include "core/graph/value_summary.h"
+#include "core/runtime/run_stats.h"
 #include "core/runtime/kernel.h"
 #include "core/status.h"
 #include "core/tensor.h"

@@ -5,7 +5,7 @@
 //   y = dequantize_value(quantize_value(x, s, zp, qmin, qmax), s, zp)
 //
 // with exactly the rounding and clamping of QuantizeLinear/DequantizeLinear
-// (core/quant/qparams.h), per tensor or per channel, 8 or 4 bits, so a trained
+// (core/qparams.h), per tensor or per channel, 8 or 4 bits, so a trained
 // session computes what the quantized graph will. Backward is the
 // straight-through estimator: dy/dx = 1 where x / s lies inside
 // [qmin - zp, qmax - zp], else 0. The range (scale, zero point) is, per mode:
@@ -37,7 +37,7 @@
 
 #include "core/graph/graph.h"
 #include "core/quant/observers.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 #include "core/status.h"
 #include "core/train/train_session.h"
 

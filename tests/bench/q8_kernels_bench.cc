@@ -3,10 +3,10 @@
 //
 //   native:
 //     g++ -std=c++17 -O2 -march=x86-64-v2 -I. tests/bench/q8_kernels_bench.cc \
-//         core/kernels/q*.cc core/quant/qparams.cc core/status.cc core/tensor.cc -o /tmp/q8_bench
+//         core/kernels/q*.cc core/qparams.cc core/status.cc core/tensor.cc -o /tmp/q8_bench
 //   WASM (what ships):
 //     NODE_PATH=/usr/share/nodejs em++ -std=c++17 -O3 -msimd128 -I. tests/bench/q8_kernels_bench.cc \
-//         core/kernels/q*.cc core/quant/qparams.cc core/status.cc core/tensor.cc \
+//         core/kernels/q*.cc core/qparams.cc core/status.cc core/tensor.cc \
 //         -sALLOW_MEMORY_GROWTH=1 -sENVIRONMENT=node -o /tmp/q8_bench.js
 //     node --no-experimental-fetch /tmp/q8_bench.js [filter]
 //

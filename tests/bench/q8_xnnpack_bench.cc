@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "core/kernels/qgemm.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 #include "tests/core/xorshift_rng.h"
 
 using namespace wq;

@@ -15,7 +15,7 @@
 #include "core/kernels/qgemm.h"
 #include "core/kernels/qgemm_4bit.h"
 #include "core/kernels/qquantize.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 #include "tests/core/conv_shapes.h"
 #include "tests/core/xorshift_rng.h"
 

@@ -35,7 +35,7 @@
 
 #include "core/kernels/qconv.h"
 #include "core/kernels/qgemm.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 #include "tests/core/conv_shapes.h"
 #include "tests/core/xorshift_rng.h"
 

@@ -20,7 +20,7 @@
 
 #include "core/kernels/qconv.h"
 #include "core/kernels/qgemm.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 #include "core/runtime/kernel.h"
 #include "core/tensor.h"
 #include "tests/core/op_test_util.h"

@@ -13,7 +13,7 @@
 
 #include "core/quant/histogram.h"
 #include "core/quant/observers.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 
 namespace wq {
 namespace {

@@ -33,7 +33,7 @@
 #include "core/onnx/onnx_proto.h"
 #include "core/onnx/tensor_convert.h"
 #include "core/ops/quant_ops.h"
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 #include "core/quant/quantizer.h"
 #include "core/quant/recipe.h"
 #include "core/runtime/session.h"

@@ -10,8 +10,10 @@
 // and onnxruntime's agree to the last bit (see doc/quantization.md for the proof
 // that clamping before or after rounding gives the same integer).
 //
-// Owner: the int8 kernels (core/kernels/q*). Everything here is header-inline or
-// in qparams.cc; it has no dependency on the kernels.
+// Layer: beside tensor.h, below everything that quantizes: the int8 kernels
+// (core/kernels/q*), the quantized ops, the graph passes, the quantizer and
+// training all use this one type. Everything here is header-inline or in
+// qparams.cc; it depends on nothing but Status and Tensor.
 #pragma once
 
 #include <cmath>

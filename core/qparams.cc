@@ -1,4 +1,4 @@
-#include "core/quant/qparams.h"
+#include "core/qparams.h"
 
 #include <algorithm>
 #include <cmath>

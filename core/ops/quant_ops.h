@@ -7,6 +7,16 @@
 // are doc/kernels.md's. Weights that are initializers are packed once (when
 // the plan is built, or for convolutions on the first run, because the packed
 // form depends on the input's spatial size) and reused by every run.
+//
+// One file per operator family, in core/ops/:
+//   quantize_linear.cc      QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear,
+//                           and register_quant_ops (the table of every op here)
+//   qlinear_matmul.cc       MatMulInteger, QLinearMatMul
+//   qlinear_conv.cc         ConvInteger, QLinearConv
+//   matmul_nbits.cc         com.microsoft MatMulNBits (int4 and float-weight paths)
+//   runtime_quant_ops.cc    QGemm, DynamicQMatMul and register_runtime_quant_ops
+//   quant_ops_util.{h,cc}   what they share: element access, the output
+//                           parameters of the fused ops, the shared factories
 #pragma once
 
 #include "core/passes/runtime_ops_spec.h"

@@ -1,4 +1,4 @@
-// Quantized operators (core/ops/quant_ops.cc) through the kernel registry.
+// Quantized operators (core/ops/quant_ops.h) through the kernel registry.
 //
 // The oracle is onnxruntime: tests/data/q8_oracle (q8k's vectors, reused here
 // through the operators) and tests/data/qops_oracle (made by the generate.mjs

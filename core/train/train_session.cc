@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/onnx/tensor_convert.h"
+#include "core/runtime/node_eval.h"
 #include "core/runtime/node_init.h"
 #include "core/train/grad_util.h"
 #include "core/train/train_op.h"
@@ -23,31 +24,6 @@ uint64_t splitmix64(uint64_t* state) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
-
-// Runs a folded node once at creation.
-class FoldContext final : public KernelContext {
- public:
-  FoldContext(std::vector<const Tensor*> inputs, size_t num_outputs, std::vector<char> has_output)
-      : inputs_(std::move(inputs)), outputs_(num_outputs), has_output_(std::move(has_output)) {}
-  size_t num_inputs() const override { return inputs_.size(); }
-  const Tensor* input(size_t i) const override { return i < inputs_.size() ? inputs_[i] : nullptr; }
-  size_t num_outputs() const override { return outputs_.size(); }
-  bool has_output(size_t i) const override { return i < has_output_.size() && has_output_[i]; }
-  Result<Tensor*> allocate_output(size_t i, DType dtype, const Shape& shape) override {
-    if (i >= outputs_.size()) return internal_error("output index " + std::to_string(i) + " out of range");
-    WQ_ASSIGN_OR_RETURN(outputs_[i], Tensor::allocate(dtype, shape));
-    return &outputs_[i];
-  }
-  void set_output(size_t i, Tensor t) override {
-    if (i < outputs_.size()) outputs_[i] = std::move(t);
-  }
-  std::vector<Tensor>& outputs() { return outputs_; }
-
- private:
-  std::vector<const Tensor*> inputs_;
-  std::vector<Tensor> outputs_;
-  std::vector<char> has_output_;
-};
 
 class ForwardOnlyOp final : public detail::TrainOp {
  public:
@@ -216,7 +192,7 @@ Result<std::unique_ptr<TrainSession>> TrainSession::create(const Graph& graph, c
     Init init(n, opset, {}, {}, s->options_);
     Result<std::unique_ptr<OpKernel>> kernel = (*factory)(init);
     if (!kernel.ok()) return add_context(kernel.status(), node_context(n));
-    FoldContext fold({}, 1, {1});
+    EvalContext fold({}, {1});
     WQ_RETURN_IF_ERROR(add_context(kernel.value()->run(fold), node_context(n)));
     if (!fold.outputs()[0].defined()) return internal_error(node_context(n) + "produced no value");
     s->extra_initializers_[n.outputs[0]] = fold.outputs()[0];
@@ -395,7 +371,7 @@ Status TrainSession::build(const TrainSessionOptions& options) {
       }
       std::vector<char> has_out;
       for (int slot : out_slots) has_out.push_back(slot >= 0);
-      FoldContext fold(constants, n.outputs.size(), has_out);
+      EvalContext fold(constants, has_out);
       Status st = kernel.value()->run(fold);
       if (!st.ok()) {
         errors.push_back(add_context(st, ctx));

@@ -37,7 +37,7 @@ bool read_float_attr(const Node& n, const char* name, float* out) {
 }
 
 // Integer values of an 8-bit or int32 tensor.
-std::vector<int32_t> int_values(const Tensor& t) {
+std::vector<int32_t> qdq_int_values(const Tensor& t) {
   std::vector<int32_t> v(size_t(std::max<int64_t>(t.numel(), 0)));
   for (size_t i = 0; i < v.size(); ++i) {
     switch (t.dtype()) {

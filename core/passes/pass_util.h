@@ -93,7 +93,7 @@ int64_t read_int_attr(const Node& n, const char* name, int64_t fallback);
 // A FLOAT attribute's value into *out; false when absent or of another type.
 bool read_float_attr(const Node& n, const char* name, float* out);
 // Integer values of an 8-bit or int32 tensor.
-std::vector<int32_t> int_values(const Tensor& t);
+std::vector<int32_t> qdq_int_values(const Tensor& t);
 
 // One pass's edits: nodes rewritten in place right away, nodes to remove at the
 // end (removal shifts the node vector under the Index), and the nodes a match

@@ -22,7 +22,7 @@ using detail::Editor;
 using detail::has_io;
 using detail::Index;
 using detail::input_at;
-using detail::int_values;
+using detail::qdq_int_values;
 using detail::is_op;
 using detail::is_q8;
 using detail::read_float_attr;
@@ -65,7 +65,7 @@ bool read_qparams(const Graph& g, const Node& n, QdqNodeParams* p) {
     const Tensor* z = constant(g, p->zp_name);
     if (!z || z->numel() != s->numel() || z->rank() != s->rank()) return false;
     if (!is_q8(z->dtype()) && z->dtype() != DType::kInt32) return false;
-    zps = int_values(*z);
+    zps = qdq_int_values(*z);
     p->zp_dtype = z->dtype();
   }
   p->q = QuantParams();
@@ -252,7 +252,7 @@ bool fused_bias(const Graph& g, const Index& idx, const std::string& value, cons
   const Tensor* q = constant(g, dq->inputs[0]);
   if (!q || q->dtype() != DType::kInt32 || q->rank() != 1 || q->numel() != int64_t(n)) return false;
   if (!p.per_tensor() && (p.channels() != n || (p.q.axis != 0 && p.q.axis != -1))) return false;
-  const std::vector<int32_t> v = int_values(*q);
+  const std::vector<int32_t> v = qdq_int_values(*q);
   for (size_t c = 0; c < n; ++c) {
     const float s = p.scale_at(p.per_tensor() ? 0 : c);
     if (std::fabs(s - acc_scales[c]) <= 1e-6f * acc_scales[c]) {

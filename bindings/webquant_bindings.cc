@@ -191,13 +191,17 @@ class WasmModel {
   // weights, not the bytes nor the graph. A copy of the bytes stays in
   // JavaScript memory, outside the heap, for save(), quantize() and
   // compare(), which parse it again (copy_graph()) for as long as they run.
-  val load(const val& bytes_u8) {
+  // memory_limit: LoadOptions::memory_limit_bytes (bytes; 0 = no cap), checked by the façade.
+  val load(const val& bytes_u8, double memory_limit) {
     model_.reset();
     graph_.reset();
     const size_t n = bytes_u8["length"].as<size_t>();
     std::vector<uint8_t> bytes(n);
     if (n) val(emscripten::typed_memory_view(n, bytes.data())).call<void>("set", bytes_u8);
     LoadOptions options;
+    if (!(memory_limit >= 0 && memory_limit <= 9007199254740992.0))
+      return error_result(invalid_argument("memoryLimitBytes must be a non-negative number of bytes"));
+    options.memory_limit_bytes = static_cast<uint64_t>(memory_limit);
     const val original = bytes_u8.call<val>("slice");  // ours: the caller may change theirs
     options.original_bytes = [original]() -> Result<std::vector<uint8_t>> {
       const size_t size = original["length"].as<size_t>();

@@ -80,10 +80,16 @@ export declare function supportedOps(): string[];
 export declare function heapSize(): number;
 export declare const DTYPES: Readonly<Record<DType, number>>;
 
+export interface LoadOptions {
+  /** Bytes that loading and then each run may hold in tensors at once; over it: OUT_OF_MEMORY naming the node. */
+  memoryLimitBytes?: number;
+}
+
 export declare class Model {
   private constructor(handle: unknown);
-  static load(bytes: Uint8Array | ArrayBuffer | ArrayBufferView): Promise<Model>;
-  static loadSync(bytes: Uint8Array | ArrayBuffer | ArrayBufferView): Model;
+  /** options.memoryLimitBytes: cap on what loading and each run may hold in tensors (default 1.5 GiB, 0 = none). */
+  static load(bytes: Uint8Array | ArrayBuffer | ArrayBufferView, options?: LoadOptions): Promise<Model>;
+  static loadSync(bytes: Uint8Array | ArrayBuffer | ArrayBufferView, options?: LoadOptions): Model;
   readonly inputs: ValueInfo[];
   readonly outputs: ValueInfo[];
   lastRunStats?: RunStats;

@@ -605,6 +605,21 @@ function sampleLabels(v, sample, what) {
 let handleOf = null;  // (model, module, what) -> live Embind handle, for quantize()/compare() in this module
 const PRIVATE = Symbol('webquant.Model');
 
+const DEFAULT_MEMORY_LIMIT_BYTES = 1.5 * 2 ** 30;  // core/tensor.h kDefaultMemoryLimitBytes
+
+// Model.load's options.memoryLimitBytes, checked: a number of bytes, 0 for no cap.
+function loadLimit(options) {
+  if (options == null) return DEFAULT_MEMORY_LIMIT_BYTES;
+  if (typeof options !== 'object')
+    throw new WebquantError('INVALID_ARGUMENT', `Model.load: options must be an object, got ${describe(options)}`);
+  const v = options.memoryLimitBytes;
+  if (v === undefined) return DEFAULT_MEMORY_LIMIT_BYTES;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new WebquantError('INVALID_ARGUMENT',
+      `Model.load: options.memoryLimitBytes must be a non-negative integer number of bytes, got ${describe(v)}`);
+  return v;
+}
+
 /** A loaded ONNX model. Create with `await Model.load(bytes)`. */
 export class Model {
   #handle = null;
@@ -625,19 +640,25 @@ export class Model {
     this.#handle = handle;
   }
 
-  /** Parses and validates ONNX bytes; the caller's buffer is copied, never modified. */
-  static async load(bytes) {
+  /**
+   * Parses and validates ONNX bytes; the caller's buffer is copied, never modified.
+   * options.memoryLimitBytes caps what loading and then each run may hold in tensors
+   * (default 1.5 GiB; 0 = no cap): over it the node that asked fails with OUT_OF_MEMORY.
+   */
+  static async load(bytes, options = {}) {
     return guardedAsync('Model.load', async () => {
       toUint8(bytes, 'model bytes');  // a wrong argument is reported before init() is awaited
+      loadLimit(options);
       await init();
-      return Model.loadSync(bytes);
+      return Model.loadSync(bytes, options);
     });
   }
 
   /** Like load() but requires init() to have completed. */
-  static loadSync(bytes) {
+  static loadSync(bytes, options = {}) {
     return guarded('Model.loadSync', () => {
       const u8 = toUint8(bytes, 'model bytes');
+      const limit = loadLimit(options);
       if (u8.byteLength > MAX_BUFFER_BYTES) {
         throw new WebquantError('OUT_OF_MEMORY',
           `model bytes: ${u8.byteLength} bytes, more than the ${MAX_BUFFER_BYTES} webquant's 32-bit heap can take`);
@@ -645,7 +666,7 @@ export class Model {
       const m = requireModule();
       const handle = callWasm(m, 'Model.load', () => new m.WasmModel());
       try {
-        unwrap(callWasm(m, 'Model.load', () => handle.load(u8)));
+        unwrap(callWasm(m, 'Model.load', () => handle.load(u8, limit)));
       } catch (e) {
         release(m, handle);
         throw e;

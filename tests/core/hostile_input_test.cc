@@ -36,22 +36,6 @@ onnx::TensorProto int64_initializer(const std::string& name, std::vector<int64_t
   return t;
 }
 
-onnx::AttributeProto ints_attr(const std::string& name, std::vector<int64_t> v) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::INTS;
-  a.ints = std::move(v);
-  return a;
-}
-
-onnx::AttributeProto string_attr(const std::string& name, const std::string& v) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::STRING;
-  a.s = v;
-  return a;
-}
-
 // ConstantOfShape's `value`: a one-element tensor of `dtype`.
 onnx::AttributeProto value_attr(DType dtype) {
   onnx::AttributeProto a;

@@ -37,6 +37,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using test::contains;
+using test::ints_attr;
+using test::string_attr;
 using test::value_info;
 
 const char* kNodeTests = "/usr/share/libonnx-testdata/data/node";
@@ -171,27 +173,11 @@ void maybe_dump(const std::string& name, const std::vector<uint8_t>& orig, const
 
 // ---- model building --------------------------------------------------------------
 
-onnx::AttributeProto ints_attr(const std::string& name, std::vector<int64_t> v) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::INTS;
-  a.ints = std::move(v);
-  return a;
-}
-
 onnx::AttributeProto floats_attr(const std::string& name, std::vector<float> v) {
   onnx::AttributeProto a;
   a.name = name;
   a.type = onnx::AttributeProto::FLOATS;
   a.floats = std::move(v);
-  return a;
-}
-
-onnx::AttributeProto string_attr(const std::string& name, const std::string& s) {
-  onnx::AttributeProto a;
-  a.name = name;
-  a.type = onnx::AttributeProto::STRING;
-  a.s = s;
   return a;
 }
 

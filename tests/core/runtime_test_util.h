@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/onnx/onnx_proto.h"
@@ -69,6 +70,22 @@ inline onnx::AttributeProto int_attr(const std::string& name, int64_t i) {
   a.name = name;
   a.type = onnx::AttributeProto::INT;
   a.i = i;
+  return a;
+}
+
+inline onnx::AttributeProto ints_attr(const std::string& name, std::vector<int64_t> v) {
+  onnx::AttributeProto a;
+  a.name = name;
+  a.type = onnx::AttributeProto::INTS;
+  a.ints = std::move(v);
+  return a;
+}
+
+inline onnx::AttributeProto string_attr(const std::string& name, const std::string& s) {
+  onnx::AttributeProto a;
+  a.name = name;
+  a.type = onnx::AttributeProto::STRING;
+  a.s = s;
   return a;
 }
 

@@ -5,16 +5,10 @@
 
 const kMaxElements = 1 << 22;
 
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The package's seeded PRNG (mulberry32), so the fuzz inputs are the ones webquant/data generates.
+import { rng } from '../../bindings/js/data/samples.js';
+
+export { rng };
 
 function fill(dtype, n, rand) {
   switch (dtype) {
